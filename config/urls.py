@@ -1,0 +1,32 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.api import ObtainTokenView
+from images.api.views import GenerateView, StatusView
+
+api_urls = [
+    path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),
+    path("generate/", GenerateView.as_view(), name="generate"),
+    path("status/<int:pk>/", StatusView.as_view(), name="status"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("", include("config.api_router")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("api/", include((api_urls, "api"))),
+    path("", include("images.urls")),
+]
+
+if settings.SERVE_MEDIA:
+    urlpatterns += [
+        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    ]

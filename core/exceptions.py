@@ -1,0 +1,77 @@
+"""One application error type, mapped once to HTTP by :func:`api_exception_handler`.
+
+Every error body is ``{"code": str, "message": str, "fields"?: {name: [messages]}}``.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ApplicationError(Exception):
+    """A rule violation a service reports to its caller.
+
+    Args:
+        code: machine-readable reason (``"unknown_model"``).
+        message: one sentence for a person.
+        status: HTTP status the API answers with (400 by default; 404, 409, 429, 503 ...).
+        fields: optional per-field messages ``{"width": ["..."]}``.
+    """
+
+    def __init__(self, code: str, message: str, *, status: int = 400, fields: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.fields = fields
+
+
+def _flatten(detail) -> dict:
+    if isinstance(detail, dict):
+        return {
+            key: [str(m) for m in (value if isinstance(value, list) else [value])]
+            if not isinstance(value, dict) else _flatten(value)
+            for key, value in detail.items()
+        }
+    return {"non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
+
+
+def api_exception_handler(exc, context):
+    """DRF exception handler producing ``{"code", "message", "fields"?}`` for every error."""
+    if isinstance(exc, ApplicationError):
+        body = {"code": exc.code, "message": exc.message}
+        if exc.fields:
+            body["fields"] = exc.fields
+        return Response(body, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        first = next(iter(fields.items()), ("", [""]))
+        message = first[1][0] if isinstance(first[1], list) and first[1] else "Invalid input."
+        if first[0] and first[0] != "non_field_errors":
+            message = f"{first[0]}: {message}"
+        response.data = {"code": "invalid", "message": message, "fields": fields}
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(exc, "default_code", "error")
+        if isinstance(detail, (list, dict)):
+            message = str(detail)
+        else:
+            code = getattr(detail, "code", None) or code
+            message = str(detail)
+        response.data = {"code": code, "message": message}
+    if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and "Retry-After" not in response:
+        wait = getattr(exc, "wait", None)
+        if wait:
+            response["Retry-After"] = str(int(wait) + 1)
+    return response

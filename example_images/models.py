@@ -1,0 +1,1 @@
+"""Example images of LoRAs (issue #4 fills this app)."""

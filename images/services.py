@@ -1,0 +1,230 @@
+"""Generation: create a request + job, run it through the provider, store the images."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from typing import Callable
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from core.exceptions import ApplicationError
+from jobs.models import Job
+from jobs.progress import ProgressReporter
+from jobs.services import job_create, job_fail, job_mark_canceled, job_start, job_succeed
+from loras.selectors import lora_resolve
+from providers import registry
+from providers.base import (
+    GeneratedImage,
+    GenerationCancelled,
+    GenerationSpec,
+    LoraSpec,
+    ModelSpec,
+    ProviderError,
+)
+from providers.selectors import profile_get
+
+from .models import GenerationRequest, Image, UsageLog
+from .pngmeta import build_infotext, png_bytes, thumbnail_bytes
+from .prompt import PromptSyntaxError, parse_prompt_loras
+
+log = logging.getLogger(__name__)
+MAX_SEED = 2**32 - 1
+
+
+def _resolve_loras(*, prompt: str, loras: list[dict]) -> tuple[str, list[dict]]:
+    """Merge request LoRAs with ``<lora:...>`` tags of ``prompt``; resolve each in the library."""
+    try:
+        clean, tagged = parse_prompt_loras(prompt)
+    except PromptSyntaxError as exc:
+        raise ApplicationError("invalid", str(exc), fields={"prompt": [str(exc)]}) from None
+    wanted = [(str(item["lora"]), float(item.get("weight", 1.0))) for item in loras]
+    wanted += [(t.name, t.weight) for t in tagged]
+    resolved: dict[int, dict] = {}
+    for ref, weight in wanted:
+        lora = lora_resolve(ref=ref)
+        if lora is None:
+            raise ApplicationError("unknown_lora", f"No LoRA {ref!r} in the library.",
+                                   fields={"loras": [f"Unknown LoRA {ref!r}."]})
+        resolved[lora.pk] = {"lora_id": lora.pk, "name": lora.name, "weight": weight,
+                             "sha256": lora.sha256, "short_hash": lora.short_hash}
+    return clean, list(resolved.values())
+
+
+def generation_validate(*, profile, width: int, height: int, n: int, loras: list) -> None:
+    """Check a request against the profile's limits and its provider's capabilities.
+
+    Raises:
+        ApplicationError: 400 ``invalid`` naming the field, or 503 ``provider_unavailable``.
+    """
+    try:
+        provider = registry.get(profile.provider)
+    except ProviderError as exc:
+        raise ApplicationError(exc.code, exc.message, status=503) from None
+    caps = provider.capabilities
+    errors: dict[str, list[str]] = {}
+    max_w, max_h = min(profile.max_width, caps.max_width), min(profile.max_height, caps.max_height)
+    if width > max_w:
+        errors["width"] = [f"Must be at most {max_w} pixels for model {profile.slug!r}."]
+    if height > max_h:
+        errors["height"] = [f"Must be at most {max_h} pixels for model {profile.slug!r}."]
+    if n > caps.max_batch:
+        errors["n"] = [f"Provider {profile.provider!r} makes at most {caps.max_batch} images."]
+    if loras and not caps.loras:
+        errors["loras"] = [f"Provider {profile.provider!r} cannot apply LoRAs."]
+    if profile.pipeline_type not in provider.pipeline_types:
+        errors["model"] = [f"Provider {profile.provider!r} has no pipeline type "
+                           f"{profile.pipeline_type!r}."]
+    if errors:
+        field, messages = next(iter(errors.items()))
+        raise ApplicationError("invalid", f"{field}: {messages[0]}", fields=errors)
+
+
+def generation_create(*, user, params: dict, enqueue: bool = True) -> GenerationRequest:
+    """Validate ``params`` (see ``GenerateSerializer``), create the request and its queued Job,
+    and enqueue ``generation_run`` on the provider's queue after commit.
+
+    Missing values come from the model profile's defaults; ``seed`` None or -1 picks a random
+    seed now so it is recorded.
+
+    Raises:
+        ApplicationError: 400 ``unknown_model`` / ``unknown_lora`` / ``invalid``, 503
+            ``provider_unavailable``.
+    """
+    profile = profile_get(slug=params.get("model"))
+    width = params.get("width") or profile.default_width
+    height = params.get("height") or profile.default_height
+    steps = params.get("steps") or profile.default_steps
+    guidance = params.get("guidance_scale")
+    guidance = profile.default_guidance_scale if guidance is None else guidance
+    n = params.get("n") or 1
+    seed = params.get("seed")
+    if seed is None or seed < 0:
+        seed = random.randint(0, MAX_SEED - n)
+    negative = params.get("negative_prompt")
+    negative = profile.default_negative_prompt if negative is None else negative
+    clean, loras = _resolve_loras(prompt=params["prompt"], loras=params.get("loras") or [])
+    if not clean:
+        raise ApplicationError("invalid", "prompt: nothing left once LoRA tags are removed.",
+                               fields={"prompt": ["The prompt has no text besides LoRA tags."]})
+    generation_validate(profile=profile, width=width, height=height, n=n, loras=loras)
+    queue = registry.provider_queue(profile.provider)
+    with transaction.atomic():
+        job = job_create(kind="generate", user=user, total_steps=steps)
+        job.celery_task_id = str(uuid.uuid4())
+        job.save(update_fields=["celery_task_id"])
+        request = GenerationRequest.objects.create(
+            user=user, job=job, profile=profile, prompt=params["prompt"], clean_prompt=clean,
+            negative_prompt=negative, width=width, height=height, steps=steps,
+            guidance_scale=guidance, seed=seed, n=n, loras=loras,
+        )
+        if enqueue:
+            from .tasks import generation_run as task
+
+            transaction.on_commit(lambda: task.apply_async(
+                args=[request.pk], queue=queue, task_id=job.celery_task_id))
+    return request
+
+
+def _spec_for(request: GenerationRequest) -> GenerationSpec:
+    from loras.models import LoraModel
+
+    paths = dict(LoraModel.objects.filter(pk__in=[x["lora_id"] for x in request.loras])
+                 .values_list("pk", "path"))
+    loras = []
+    for item in request.loras:
+        if item["lora_id"] not in paths:
+            raise ProviderError("unknown_lora", f"LoRA {item['name']!r} left the library.")
+        loras.append(LoraSpec(path=paths[item["lora_id"]], sha256=item["sha256"],
+                              name=item["name"], weight=item["weight"]))
+    profile = request.profile
+    return GenerationSpec(
+        model=ModelSpec(pipeline_type=profile.pipeline_type, model=profile.model_path,
+                        name=profile.name, options=profile.options),
+        prompt=request.clean_prompt, negative_prompt=request.negative_prompt,
+        width=request.width, height=request.height, steps=request.steps,
+        guidance_scale=request.guidance_scale, seed=request.seed, n=request.n,
+        loras=tuple(loras),
+    )
+
+
+def _image_store(*, request: GenerationRequest, out: GeneratedImage) -> Image:
+    """Write one PNG (with parameters) and its thumbnail, and create the Image row."""
+    profile = request.profile
+    sampler = out.info.get("sampler", "")
+    parameters = build_infotext(
+        prompt=request.prompt, negative_prompt=request.negative_prompt, steps=request.steps,
+        sampler=sampler, cfg_scale=request.guidance_scale, seed=out.seed,
+        width=out.image.width, height=out.image.height, model=profile.name,
+        lora_hashes=[(x["name"], x["short_hash"]) for x in request.loras],
+    )
+    stem = uuid.uuid4().hex
+    image = Image(
+        user=request.user, request=request, seed=out.seed, steps=request.steps,
+        guidance_scale=request.guidance_scale, sampler=sampler, prompt=request.prompt,
+        negative_prompt=request.negative_prompt, provider=profile.provider,
+        model_name=profile.name, loras=request.loras, parameters=parameters,
+    )
+    image.file.save(f"{stem}.png", ContentFile(png_bytes(out.image, parameters=parameters)),
+                     save=False)
+    image.thumbnail.save(f"{stem}.webp",
+                         ContentFile(thumbnail_bytes(out.image, size=settings.THUMBNAIL_SIZE)),
+                         save=False)
+    image.save()
+    return image
+
+
+def image_payload(image: Image) -> dict:
+    """The JSON an API client gets for an image (URLs relative to the site)."""
+    return {"id": image.pk, "url": image.file.url,
+            "thumbnail_url": image.thumbnail.url if image.thumbnail else None,
+            "width": image.width, "height": image.height, "seed": image.seed,
+            "detail_url": f"/images/{image.pk}/"}
+
+
+def generation_run(*, request_id: int,
+                   listener: Callable[[int, int], None] | None = None) -> Job:
+    """Run a queued generation: provider call, files, rows, usage log, job status.
+
+    Failures never raise: they end the job as failed (``ProviderError`` code and message, or
+    ``internal_error``) or canceled. A job that is already finished is left alone, so a
+    re-delivered task does no harm.
+    """
+    request = GenerationRequest.objects.select_related("job", "profile", "user").get(
+        pk=request_id)
+    job = request.job
+    if job.is_finished:
+        return job
+    if job.cancel_requested:
+        return job_mark_canceled(job=job)
+    job_start(job=job, total_steps=request.steps, message="Generating")
+    reporter = ProgressReporter(job, listener=listener)
+    started = time.monotonic()
+    stored: list[Image] = []
+    try:
+        provider = registry.get(request.profile.provider)
+        outputs = provider.generate(_spec_for(request), reporter)
+        with transaction.atomic():
+            stored = [_image_store(request=request, out=out) for out in outputs]
+            UsageLog.objects.create(
+                user=request.user, request=request, provider=request.profile.provider,
+                model_name=request.profile.name, image_count=len(stored),
+                duration_seconds=time.monotonic() - started,
+            )
+            return job_succeed(job=job, result={
+                "request": request.pk, "images": [image_payload(i) for i in stored]},
+                message=f"{len(stored)} image(s)")
+    except GenerationCancelled:
+        return job_mark_canceled(job=job)
+    except ProviderError as exc:
+        return job_fail(job=job, code=exc.code, message=exc.message)
+    except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
+        log.exception("generation %s failed", request_id)
+        for image in stored:
+            image.file.delete(save=False)
+            image.thumbnail.delete(save=False)
+        return job_fail(job=job, code="internal_error", message=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,57 @@
+"""WebSocket consumer: authenticate, join the right group, forward job snapshots. No DB writes.
+
+- ``/ws/jobs/``: all jobs of the connected user (group ``user.<id>.jobs``).
+- ``/ws/jobs/<id>/``: one job of the user (group ``job.<id>``); the current snapshot is sent on
+  connect so a reconnecting client is up to date at once.
+
+Close codes: 4401 not authenticated, 4404 no such job of this user.
+"""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .events import job_group, remember_server_loop, user_group
+from .models import Job
+from .snapshots import job_snapshot
+
+
+class JobConsumer(AsyncJsonWebsocketConsumer):
+    """Forwards ``job.update`` events as ``{"type": "job", "job": snapshot}`` messages."""
+
+    async def connect(self):
+        remember_server_loop()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        job_id = self.scope["url_route"]["kwargs"].get("job_id")
+        snapshot = None
+        if job_id:
+            snapshot = await self._own_snapshot(user.pk, job_id)
+            if snapshot is None:
+                await self.close(code=4404)
+                return
+            self.group = job_group(job_id)
+        else:
+            self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        if snapshot is not None:
+            await self.send_json({"type": "job", "job": snapshot})
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        # Clients may ask for the current snapshot again ({"type": "ping"}).
+        if content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def job_update(self, event):
+        await self.send_json({"type": "job", "job": event["job"]})
+
+    @database_sync_to_async
+    def _own_snapshot(self, user_id, job_id):
+        job = Job.objects.filter(pk=job_id, user_id=user_id).first()
+        return job_snapshot(job) if job else None

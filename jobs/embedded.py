@@ -1,0 +1,47 @@
+"""The embedded worker: a Celery worker thread inside the web process (``make run``).
+
+With the in-memory transport (``memory://``) producer and consumer must share a process; Celery's
+own threaded ``WorkController`` (``celery.contrib.testing.worker``) runs the worker in a thread
+with the solo pool, one task at a time, consuming every queue (``default``, ``gpu``, ``io``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+log = logging.getLogger(__name__)
+QUEUES = ("default", "gpu", "io")
+_stack: contextlib.ExitStack | None = None
+
+
+def start_embedded_worker(*, queues: tuple[str, ...] = QUEUES, loglevel: str = "WARNING"):
+    """Start the worker thread once per process and return the ``WorkController``.
+
+    The thread is a daemon: it ends with the process. Call :func:`stop_embedded_worker` to stop
+    it earlier (tests).
+    """
+    global _stack
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery_app import app
+
+    if _stack is not None:
+        return _stack.worker
+    stack = contextlib.ExitStack()
+    worker = stack.enter_context(start_worker(
+        app, pool="solo", concurrency=1, loglevel=loglevel, perform_ping_check=False,
+        queues=list(queues), shutdown_timeout=30.0,
+    ))
+    stack.worker = worker
+    _stack = stack
+    log.info("embedded Celery worker started on queues %s", ", ".join(queues))
+    return worker
+
+
+def stop_embedded_worker() -> None:
+    """Stop the embedded worker thread (waits for the running task)."""
+    global _stack
+    if _stack is not None:
+        _stack.close()
+        _stack = None

@@ -1,0 +1,54 @@
+"""The progress reporter every long operation uses (a ``providers.base.ProgressSink``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from django.conf import settings
+
+from .models import Job
+from .services import job_save
+
+
+class ProgressReporter:
+    """Updates a job's snapshot while work runs, throttled, and pushes it to clients.
+
+    Args:
+        job: the running job.
+        min_interval: seconds between two snapshots (default ``JOB_PROGRESS_MIN_INTERVAL``);
+            the last step always goes out.
+        listener: optional ``callable(step, total_steps)`` called on every step (e.g. a CLI
+            progress bar), unthrottled.
+    """
+
+    def __init__(self, job: Job, *, min_interval: float | None = None,
+                 listener: Callable[[int, int], None] | None = None):
+        self.job = job
+        self.min_interval = (settings.JOB_PROGRESS_MIN_INTERVAL if min_interval is None
+                             else min_interval)
+        self.listener = listener
+        self._last_sent = 0.0
+        self._started = time.monotonic()
+
+    def step(self, step: int, total_steps: int, message: str = "") -> None:
+        """Record ``step`` of ``total_steps`` done; estimate the ETA (seconds) linearly."""
+        if self.listener:
+            self.listener(step, total_steps)
+        now = time.monotonic()
+        if step < total_steps and now - self._last_sent < self.min_interval:
+            return
+        self._last_sent = now
+        job = self.job
+        job.step = step
+        job.total_steps = total_steps
+        job.progress = min(step / total_steps, 1.0) if total_steps else 0.0
+        elapsed = now - self._started
+        job.eta_seconds = elapsed / step * (total_steps - step) if step else None
+        if message:
+            job.message = message
+        job_save(job=job, fields=["step", "total_steps", "progress", "eta_seconds", "message"])
+
+    def should_cancel(self) -> bool:
+        """True when a cancel was requested for the job (one indexed read)."""
+        return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
