@@ -28,5 +28,6 @@ urlpatterns = [
 
 if settings.SERVE_MEDIA:
     urlpatterns += [
-        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+        re_path(r"^media/(?P<path>.*)$",
+                lambda request, path: serve(request, path, document_root=settings.MEDIA_ROOT)),
     ]

@@ -41,8 +41,7 @@ class Image(models.Model):
                              related_name="images")
     request = models.ForeignKey(GenerationRequest, on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="images")
-    file = models.ImageField(upload_to="images/%Y/%m/", width_field="width",
-                             height_field="height")
+    file = models.ImageField(upload_to="images/%Y/%m/")
     thumbnail = models.ImageField(upload_to="thumbnails/%Y/%m/", blank=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)

@@ -164,7 +164,8 @@ def _image_store(*, request: GenerationRequest, out: GeneratedImage) -> Image:
     )
     stem = uuid.uuid4().hex
     image = Image(
-        user=request.user, request=request, seed=out.seed, steps=request.steps,
+        user=request.user, request=request, width=out.image.width, height=out.image.height,
+        seed=out.seed, steps=request.steps,
         guidance_scale=request.guidance_scale, sampler=sampler, prompt=request.prompt,
         negative_prompt=request.negative_prompt, provider=profile.provider,
         model_name=profile.name, loras=request.loras, parameters=parameters,

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
+from loras.models import LoraModel
 from providers.models import ModelProfile
 
 from .selectors import image_get, image_list
@@ -14,7 +15,9 @@ def generate_page(request):
     """The generate form with a live progress bar (WebSocket) and the latest images."""
     profiles = ModelProfile.objects.filter(enabled=True)
     recent = image_list(user=request.user)[:12]
-    return render(request, "images/generate.html", {"profiles": profiles, "recent": recent})
+    loras = LoraModel.objects.all()[:500]
+    return render(request, "images/generate.html",
+                  {"profiles": profiles, "recent": recent, "loras": loras})
 
 
 @login_required

@@ -13,6 +13,7 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
@@ -131,7 +132,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": 3600} if REDIS_URL
+    # The in-memory transport polls its queues; kombu's default 1 s would add up to 1 s per job.
+    else {"polling_interval": env.float("MEMORY_BROKER_POLL_SECONDS", default=0.005)}
+)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)  # seconds
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

@@ -1,12 +1,20 @@
 """Test settings. `DATABASE_URL`/`REDIS_URL` switch the suite to PostgreSQL and Redis."""
 
 from .base import *  # noqa: F401,F403
-from .base import IMAGE_PROVIDERS
+import os
+
+from .base import DATABASES, IMAGE_PROVIDERS, VAR_DIR, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 JOB_PROGRESS_MIN_INTERVAL = 0.0
-EMBEDDED_WORKER = False
+# Test servers started as subprocesses (tests/support/servers.py) set EMBEDDED_WORKER=1.
+EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=False)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file (not in-memory) test database, so worker threads and server subprocesses share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("ATELIER_TEST_DB", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
+    }
 IMAGE_PROVIDERS = {
     **IMAGE_PROVIDERS,
     "fake": {"BACKEND": "providers.fake.FakeProvider", "QUEUE": "default",

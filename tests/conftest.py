@@ -1,0 +1,66 @@
+"""Shared fixtures: media in a tmp dir, users, API clients, a real Celery worker, live servers."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from providers import registry
+from tests.factories import ModelProfileFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    yield
+    registry.reset()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory(username="mallory")
+
+
+@pytest.fixture
+def fake_profile(db):
+    return ModelProfileFactory()
+
+
+@pytest.fixture
+def api_client(user):
+    """An APIClient authenticated with ``user``'s DRF token."""
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker (solo pool, in a thread) on the configured broker: the in-memory
+    transport, or Redis when REDIS_URL is set. Tests using it need ``transaction=True``."""
+    from jobs.embedded import start_embedded_worker, stop_embedded_worker
+
+    with django_db_blocker.unblock():
+        worker = start_embedded_worker(loglevel="ERROR")
+        yield worker
+        stop_embedded_worker()
+
+
+@pytest.fixture
+def asgi_live_server(transactional_db, settings, tmp_path):
+    """A real daphne server (HTTP + WebSocket) in a subprocess with its embedded worker, on the
+    test database; yields the base URL."""
+    from tests.support.servers import start_server
+
+    with start_server(media_root=settings.MEDIA_ROOT, embedded=True) as url:
+        yield url
