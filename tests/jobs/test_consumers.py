@@ -80,8 +80,13 @@ async def test_progress_events_arrive_in_order(celery_worker):
     assert events[0]["id"] == str(gen.job_id)
     assert events[-1]["status"] == "succeeded"
     assert events[-1]["result"]["images"][0]["url"].startswith("/media/images/")
+    # seq never goes back; the snapshot sent on connect may repeat an event already in flight,
+    # and then it is the same snapshot (clients drop events whose seq they have seen).
     seqs = [e["seq"] for e in events]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert seqs == sorted(seqs)
+    for a, b in zip(events, events[1:]):
+        if a["seq"] == b["seq"]:
+            assert a == b
     steps = [e["step"] for e in events if e["status"] == "running"]
     assert steps == sorted(steps) and steps[-1] == 6
     progress = [e["progress"] for e in events]
