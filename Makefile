@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test migrate bench clean
+.PHONY: install run test migrate bench clean chromium
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ run: migrate
 	$(PY) manage.py bootstrap
 	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py serve
 
-test: install
+# Browser tests drive Debian's chromium (never a downloaded browser); installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "chromium is missing: installing Debian's package for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || { echo "could not install chromium: run 'apt-get install -y chromium' as root"; exit 1; }; }
+
+test: install chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

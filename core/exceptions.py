@@ -40,6 +40,17 @@ def _flatten(detail) -> dict:
     return {"non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
 
 
+def _first_leaf(fields, prefix: str = "") -> tuple[str, str]:
+    """The dotted path and text of the first message in nested field errors."""
+    for key, value in fields.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            return _first_leaf(value, path)
+        if value:
+            return path, str(value[0])
+    return prefix, "Invalid input."
+
+
 def api_exception_handler(exc, context):
     """DRF exception handler producing ``{"code", "message", "fields"?}`` for every error."""
     if isinstance(exc, ApplicationError):
@@ -56,10 +67,9 @@ def api_exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        first = next(iter(fields.items()), ("", [""]))
-        message = first[1][0] if isinstance(first[1], list) and first[1] else "Invalid input."
-        if first[0] and first[0] != "non_field_errors":
-            message = f"{first[0]}: {message}"
+        path, message = _first_leaf(fields)
+        if path and path != "non_field_errors":
+            message = f"{path}: {message}"
         response.data = {"code": "invalid", "message": message, "fields": fields}
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)

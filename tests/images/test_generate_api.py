@@ -142,3 +142,9 @@ def test_status_of_someone_elses_request_is_404(api_client, fake_profile, other_
     assert api_client.get(f"/api/jobs/{gen.job_id}/").status_code == 404
     assert api_client.post(f"/api/jobs/{gen.job_id}/cancel/").status_code == 404
     assert api_client.get("/api/jobs/").json()["count"] == 0
+
+
+def test_nested_lora_error_message_names_the_path(api_client, fake_profile):
+    resp = post(api_client, loras=[{"lora": "a"}, {"lora": "b", "weight": 9}])
+    assert resp.status_code == 400
+    assert resp.json()["message"] == "loras.1.weight: Ensure this value is less than or equal to 5.0."

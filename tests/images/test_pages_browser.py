@@ -1,0 +1,225 @@
+"""Browser tests of the server-rendered pages against the real ASGI server (HTTP + WebSocket)
+with its embedded Celery worker: log in, generate with live progress, open the image, errors.
+
+Runs Debian's chromium through Playwright (never ``playwright install``); `make test` installs
+``/usr/bin/chromium`` when it is missing (see the Makefile).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic"]
+PASSWORD = "pw-123456"
+JOB_TIMEOUT_MS = 30_000
+
+from playwright import sync_api as playwright_api
+
+expect = playwright_api.expect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
+
+
+@pytest.fixture
+def browser_page(asgi_live_server, user, fake_profile):
+    """A chromium page plus what it saw: page errors, console errors, WebSocket URLs/frames.
+
+    Depends on the database fixtures so that all rows exist before Playwright's event loop
+    runs in this thread (Django refuses ORM calls while a loop is running)."""
+    seen = {"page_errors": [], "console_errors": [], "websockets": [], "ws_frames": []}
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(JOB_TIMEOUT_MS)
+        page.on("pageerror", lambda exc: seen["page_errors"].append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and seen["console_errors"].append(
+            msg.text))
+
+        def on_websocket(ws):
+            seen["websockets"].append(ws.url)
+            ws.on("framereceived", lambda payload: seen["ws_frames"].append(payload))
+
+        page.on("websocket", on_websocket)
+        try:
+            yield page, seen
+        finally:
+            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def slow_profile(db):
+    """A profile on the ``fake_slow`` provider of the test settings (0.05 s per step)."""
+    from tests.factories import ModelProfileFactory
+
+    return ModelProfileFactory(slug="slow", name="Slow", provider="fake_slow",
+                               default_steps=150, is_default=False)
+
+
+def _log_in(page, base_url, username="alice"):
+    page.goto(f"{base_url}/accounts/login/?next=/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+def test_generate_progress_result_detail_and_validation_error(asgi_live_server, browser_page):
+    page, seen = browser_page
+    base = asgi_live_server
+    prompt = "a red fox in fresh snow, watercolor"
+
+    _log_in(page, base)
+
+    # The profile's defaults are filled in from its data- attributes.
+    expect(page.locator("#id_model")).to_have_value("fake")
+    expect(page.locator("#id_width")).to_have_value("64")
+    expect(page.locator("#id_height")).to_have_value("64")
+    expect(page.locator("#id_steps")).to_have_value("4")
+    expect(page.locator("#profile-info")).to_contain_text("fake")
+
+    page.fill("#id_prompt", prompt)
+    page.fill("#id_seed", "4242")
+    page.click("#generate-btn")
+
+    # The progress bar completes and the image appears in #result.
+    expect(page.locator("#progress-wrap")).to_be_visible()
+    page.wait_for_function("document.querySelector('#progress').value === 1",
+                           timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#progress-text")).to_contain_text("step 4 / 4")
+    expect(page.locator("#progress-text")).to_contain_text("done")
+    expect(page.locator("#cancel-btn")).to_be_hidden()
+    expect(page.locator("#error")).to_be_hidden()
+    result_img = page.locator("#result img")
+    expect(result_img).to_have_count(1)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#result img');"
+        " return i && i.complete && i.naturalWidth > 0; }", timeout=JOB_TIMEOUT_MS)
+    assert result_img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [64, 64]
+    expect(page.locator("#result")).to_contain_text("seed 4242")
+    # The new image is added to the recent strip too.
+    expect(page.locator("#recent-strip img")).to_have_count(1)
+
+    # Progress came over the WebSocket of this job, not only by polling.
+    assert any(re.search(r"^ws://127\.0\.0\.1:\d+/ws/jobs/[0-9a-f-]{36}/$", url)
+               for url in seen["websockets"]), seen["websockets"]
+    assert any('"succeeded"' in str(frame) for frame in seen["ws_frames"])
+
+    # Click through to the detail page: seed, prompt, parameters, download link, infotext.
+    page.click("#result a")
+    page.wait_for_url(re.compile(rf"^{re.escape(base)}/images/\d+/$"))
+    expect(page.locator("#param-seed")).to_have_text("4242")
+    expect(page.locator("#param-prompt")).to_have_text(prompt)
+    expect(page.locator("#params")).to_contain_text("64×64")
+    expect(page.locator("#infotext")).to_contain_text("Seed: 4242")
+    expect(page.locator("#download-link")).to_have_attribute("href", re.compile(r"\.png$"))
+    page.wait_for_function(
+        "() => { const i = document.getElementById('detail-img');"
+        " return i.complete && i.naturalWidth > 0; }")
+
+    # "Generate again" prefills the form from the query string.
+    page.click("#regenerate-link")
+    page.wait_for_url(re.compile(rf"^{re.escape(base)}/\?"))
+    expect(page.locator("#id_prompt")).to_have_value(prompt)
+    expect(page.locator("#id_seed")).to_have_value("4242")
+    expect(page.locator("#id_steps")).to_have_value("4")
+    expect(page.locator("#id_model")).to_have_value("fake")
+
+    # The gallery lists it as a lazy-loaded thumbnail linking to the detail page.
+    page.goto(f"{base}/gallery/")
+    tile = page.locator(".gallery-grid a.tile")
+    expect(tile).to_have_count(1)
+    expect(tile).to_have_attribute("href", re.compile(r"^/images/\d+/$"))
+    expect(tile.locator("img")).to_have_attribute("loading", "lazy")
+
+    # A width that is not a multiple of 8: the API's message is shown and the field marked.
+    page.goto(f"{base}/")
+    page.fill("#id_prompt", prompt)
+    page.fill("#id_width", "1001")
+    page.click("#generate-btn")
+    error = page.locator("#error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("multiple of 8")
+    expect(page.locator("#id_width")).to_have_class(re.compile(r"\binvalid\b"))
+    expect(page.locator("#id_width").locator("xpath=..").locator(".field-error")).to_contain_text(
+        "multiple of 8")
+    expect(page.locator("#generate-btn")).to_be_enabled()
+
+    assert seen["page_errors"] == []
+    # The only failed load is the expected 400 of /api/generate/ (and maybe a favicon 404).
+    unexpected = [m for m in seen["console_errors"]
+                  if "400 (Bad Request)" not in m and "404 (Not Found)" not in m]
+    assert unexpected == []
+
+
+def test_failed_job_shows_its_error_message(asgi_live_server, browser_page):
+    page, seen = browser_page
+    base = asgi_live_server
+    _log_in(page, base)
+
+    # The fake provider fails on prompts containing "<fail>".
+    page.fill("#id_prompt", "this one should <fail>")
+    page.click("#generate-btn")
+    error = page.locator("#error")
+    expect(error).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(error).to_contain_text("The fake provider was asked to fail.")
+    expect(page.locator("#progress-text")).to_have_text("Failed")
+    expect(page.locator("#result img")).to_have_count(0)
+    expect(page.locator("#generate-btn")).to_be_enabled()
+    assert seen["page_errors"] == []
+
+
+def test_progress_eta_and_cancel(asgi_live_server, slow_profile, browser_page):
+    page, seen = browser_page
+    base = asgi_live_server
+    _log_in(page, base)
+
+    page.select_option("#id_model", "slow")
+    expect(page.locator("#id_steps")).to_have_value("150")
+    expect(page.locator("#profile-info")).to_contain_text("fake_slow")
+    page.fill("#id_prompt", "a slow one")
+    page.click("#generate-btn")
+
+    # Running: "step X / 150" with an ETA, the bar part-way, Cancel offered.
+    expect(page.locator("#progress-text")).to_contain_text(re.compile(r"step \d+ / 150 · ETA \d+"))
+    assert 0 < page.locator("#progress").evaluate("p => p.value") < 1
+    expect(page.locator("#generate-btn")).to_be_disabled()
+    page.click("#cancel-btn")
+    expect(page.locator("#progress-text")).to_have_text("Canceled")
+    expect(page.locator("#cancel-btn")).to_be_hidden()
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#result img")).to_have_count(0)
+    expect(page.locator("#generate-btn")).to_be_enabled()
+    assert seen["page_errors"] == []
+
+
+def test_polling_fallback_when_the_websocket_closes(asgi_live_server, browser_page):
+    page, seen = browser_page
+    base = asgi_live_server
+    # Every WebSocket goes to a closed port, so it closes at once without a message.
+    page.add_init_script("""(() => {
+      const Real = window.WebSocket;
+      window.WebSocket = function () { return new Real("ws://127.0.0.1:9/"); };
+    })();""")
+    polled = []
+    page.on("request", lambda req: re.search(r"/api/jobs/[0-9a-f-]{36}/$", req.url)
+            and polled.append(req.url))
+    _log_in(page, base)
+
+    page.fill("#id_prompt", "polled fox")
+    page.click("#generate-btn")
+    page.wait_for_function("document.querySelector('#progress').value === 1",
+                           timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#progress-text")).to_contain_text("done")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#result img');"
+        " return i && i.complete && i.naturalWidth > 0; }", timeout=JOB_TIMEOUT_MS)
+    assert polled, "the page never polled GET /api/jobs/<id>/"
+    assert seen["page_errors"] == []
