@@ -162,6 +162,8 @@ IMAGE_PROVIDERS = {
         "OPTIONS": {
             "device": env("DIFFUSERS_DEVICE", default="auto"),
             "max_cached_pipelines": env.int("DIFFUSERS_MAX_PIPELINES", default=2),
+            # torch intra-op threads; 0 keeps torch's default (one per core).
+            "num_threads": env.int("DIFFUSERS_NUM_THREADS", default=0),
         },
     },
     "fake": {"BACKEND": "providers.fake.FakeProvider", "QUEUE": "default", "OPTIONS": {}},

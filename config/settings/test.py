@@ -17,6 +17,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 IMAGE_PROVIDERS = {
     **IMAGE_PROVIDERS,
+    # One torch thread: on 2 cores shared with test servers, 2 threads stall (10x slower).
+    "diffusers_local": {**IMAGE_PROVIDERS["diffusers_local"],
+                        "OPTIONS": {**IMAGE_PROVIDERS["diffusers_local"]["OPTIONS"],
+                                    "num_threads": env.int("DIFFUSERS_NUM_THREADS", default=1)}},
     "fake": {"BACKEND": "providers.fake.FakeProvider", "QUEUE": "default",
              "OPTIONS": {"step_delay": 0.0}},
     "fake_slow": {"BACKEND": "providers.fake.FakeProvider", "QUEUE": "default",

@@ -1,0 +1,498 @@
+"""Local generation with Hugging Face diffusers (Stable Diffusion 1.x folders), fully offline.
+
+Facts this module relies on were measured and are written down in
+``/work/shared/reference/OFFLINE_MODELS.md``: no model hub is reachable, so pipelines are only ever
+loaded with ``from_pretrained(<local folder>, local_files_only=True)``; importing torch + diffusers
+costs about 3.4 s, so they are imported inside methods, never when this module is imported;
+``load_lora_weights`` takes about 65 ms and ``set_adapters`` about 3 ms, so LoRAs are loaded once
+per pipeline as named adapters and switched per request; a LoRA for another architecture raises
+``RuntimeError ... size mismatch``, a file without LoRA keys ``ValueError: Invalid LoRA checkpoint``
+and a file that is not safetensors ``OSError``, and the pipeline stays usable after each.
+
+Process-wide state: an LRU of loaded pipelines keyed by ``(pipeline_type, realpath)``. Each cached
+pipeline has its own lock, so one generation runs at a time per pipeline; different pipelines may
+run concurrently (in practice a Celery ``gpu`` worker runs one job at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .base import (
+    Capabilities,
+    GeneratedImage,
+    GenerationCancelled,
+    GenerationSpec,
+    ImageProvider,
+    ProgressSink,
+    ProviderError,
+)
+
+logger = logging.getLogger(__name__)
+
+#: A1111's sampler names for diffusers scheduler classes (written to the PNG parameters).
+SAMPLER_NAMES = {
+    "EulerDiscreteScheduler": "Euler",
+    "EulerAncestralDiscreteScheduler": "Euler a",
+    "DDIMScheduler": "DDIM",
+    "DPMSolverMultistepScheduler": "DPM++ 2M",
+    "PNDMScheduler": "PNDM",
+    "LMSDiscreteScheduler": "LMS",
+    "HeunDiscreteScheduler": "Heun",
+    "DPMSolverSinglestepScheduler": "DPM++ SDE",
+    "KDPM2DiscreteScheduler": "DPM2",
+    "KDPM2AncestralDiscreteScheduler": "DPM2 a",
+    "UniPCMultistepScheduler": "UniPC",
+    "LCMScheduler": "LCM",
+}
+
+#: ``model_index.json`` classes that ``StableDiffusionPipeline`` can load (SD 1.x/2.x layout).
+SD_PIPELINE_CLASSES = frozenset(
+    {
+        "StableDiffusionPipeline",
+        "StableDiffusionImg2ImgPipeline",
+        "StableDiffusionInpaintPipeline",
+    }
+)
+
+_VALID_DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def sampler_name(scheduler: Any) -> str:
+    """A1111-style sampler name of a diffusers scheduler instance (class name when unknown)."""
+    cls = type(scheduler).__name__
+    return SAMPLER_NAMES.get(cls, cls)
+
+
+def adapter_name_for(sha256: str) -> str:
+    """The peft adapter name of a LoRA: ``"lora_"`` + the first 16 hex of its file SHA-256."""
+    return "lora_" + sha256.lower()[:16]
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` if available, else ``"mps"`` if available, else ``"cpu"``.
+
+    Any other value is returned unchanged. Imports torch (about 3 s the first time).
+    """
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _short_reason(exc: BaseException, limit: int = 240) -> str:
+    """One line of an exception for a person: the first ``size mismatch`` line when there is one
+    (torch lists every mismatching tensor), else the first non-empty line, cut to ``limit``."""
+    text = str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    reason = next((ln for ln in lines if ln.startswith("size mismatch")), None)
+    if reason is not None:
+        count = sum(1 for ln in lines if ln.startswith("size mismatch"))
+        reason = f"{reason} ({count} tensors differ in shape; made for another architecture?)"
+    else:
+        reason = lines[0] if lines else type(exc).__name__
+    if len(reason) > limit:
+        reason = reason[: limit - 3] + "..."
+    return reason
+
+
+# ----------------------------------------------------------------------------- the cache
+@dataclass
+class _Entry:
+    """One cached pipeline. ``lock`` serialises loading, LoRA switching and generation on it."""
+
+    key: tuple[str, str]
+    device: str = ""
+    pipe: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: adapter name -> LoRA sha256, least recently used first.
+    adapters: OrderedDict = field(default_factory=OrderedDict)
+
+
+_cache: "OrderedDict[tuple[str, str], _Entry]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def clear_pipeline_cache() -> None:
+    """Forget every loaded pipeline (and its adapters) in this process. For tests."""
+    with _cache_lock:
+        _cache.clear()
+
+
+# ----------------------------------------------------------------------------- provider
+class DiffusersProvider(ImageProvider):
+    """txt2img on local Stable Diffusion 1.x diffusers folders, with kohya/diffusers LoRAs.
+
+    Options (``settings.IMAGE_PROVIDERS["diffusers_local"]["OPTIONS"]``):
+        device: ``"auto"`` (cuda, else mps, else cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+            ``"mps"``. float16 is used on cuda, float32 elsewhere.
+        max_cached_pipelines: how many loaded pipelines this process keeps (LRU, >= 1). The cache
+            is process-wide; the bound applied is that of the provider inserting a pipeline.
+        num_threads: torch intra-op CPU threads (``torch.set_num_threads``, process-wide), set
+            before each generation; 0/None leaves torch's default (one per core). On a small
+            shared CPU box, 1 avoids OpenMP oversubscription: measured on 2 busy cores, a 64x64
+            4-step image took 2.6-6.2 s with 2 threads and 0.28-0.36 s with 1.
+
+    Raises:
+        django.core.exceptions.ImproperlyConfigured: unknown or invalid options.
+    """
+
+    name = "diffusers_local"
+    pipeline_types = ("sd",)
+    capabilities = Capabilities(loras=True, max_width=2048, max_height=2048, max_batch=8)
+
+    #: LoRA adapters kept loaded per pipeline; the least recently used is deleted beyond this.
+    max_loaded_adapters = 16
+
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        max_cached_pipelines: int = 2,
+        num_threads: int | None = None,
+        **unknown: Any,
+    ):
+        from django.core.exceptions import ImproperlyConfigured
+
+        if unknown:
+            raise ImproperlyConfigured(
+                f"DiffusersProvider got unknown options {sorted(unknown)}; "
+                "it takes 'device', 'max_cached_pipelines' and 'num_threads'."
+            )
+        device = str(device or "auto").strip().lower()
+        base, _, index = device.partition(":")
+        if base not in _VALID_DEVICES or (index and (base != "cuda" or not index.isdigit())):
+            raise ImproperlyConfigured(
+                f"DiffusersProvider device must be auto, cpu, cuda, cuda:N or mps, got {device!r}."
+            )
+        try:
+            max_cached = int(max_cached_pipelines)
+        except (TypeError, ValueError):
+            max_cached = 0
+        if max_cached < 1:
+            raise ImproperlyConfigured(
+                f"DiffusersProvider max_cached_pipelines must be an integer >= 1, "
+                f"got {max_cached_pipelines!r}."
+            )
+        try:
+            threads = int(num_threads or 0)
+        except (TypeError, ValueError):
+            threads = -1
+        if threads < 0:
+            raise ImproperlyConfigured(
+                f"DiffusersProvider num_threads must be an integer >= 0, got {num_threads!r}."
+            )
+        self.device_option = device
+        self.num_threads = threads
+        self.max_cached_pipelines = max_cached
+        self._device: str | None = None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def device(self) -> str:
+        """The torch device pipelines run on (resolved on first use; imports torch)."""
+        if self._device is None:
+            self._device = resolve_device(self.device_option)
+        return self._device
+
+    def generate(self, spec: GenerationSpec, sink: ProgressSink) -> list[GeneratedImage]:
+        """Run txt2img and return ``spec.n`` images; image ``i`` uses seed ``spec.seed + i``.
+
+        Args:
+            spec: ``spec.model.model`` is a local diffusers folder (``model_index.json`` inside);
+                ``width``/``height`` in pixels (multiples of 8), ``steps`` denoising steps,
+                ``loras`` applied as peft adapters with their weights.
+            sink: gets ``step(i, spec.steps)`` after each denoising step (i = 1..steps) and is
+                asked ``should_cancel()`` before the run and after every step.
+
+        Raises:
+            ProviderError: ``unsupported_pipeline`` (not ``sd``, or the folder holds another
+                pipeline class), ``model_not_found`` (no such folder / no model_index.json),
+                ``model_load_failed``, ``invalid_request`` (size not a multiple of 8, n < 1),
+                ``lora_not_found`` (file missing), ``lora_incompatible`` (the LoRA does not load
+                into this model; the pipeline stays usable), ``out_of_memory``.
+            GenerationCancelled: the sink asked to stop (before the start or between steps).
+        """
+        if spec.model.pipeline_type not in self.pipeline_types:
+            raise ProviderError(
+                "unsupported_pipeline",
+                f"The diffusers_local provider runs pipeline types {', '.join(self.pipeline_types)};"
+                f" got {spec.model.pipeline_type!r}.",
+            )
+        if spec.width % 8 or spec.height % 8 or spec.width < 8 or spec.height < 8:
+            raise ProviderError(
+                "invalid_request",
+                f"Width and height must be positive multiples of 8 pixels, got "
+                f"{spec.width}x{spec.height}.",
+            )
+        if spec.n < 1 or spec.steps < 1:
+            raise ProviderError("invalid_request", "n and steps must be at least 1.")
+        model_dir = self._check_model_dir(spec.model.model)
+        if sink.should_cancel():
+            raise GenerationCancelled()
+
+        entry = self._entry(spec.model.pipeline_type, model_dir)
+        with entry.lock:
+            pipe = self._ensure_loaded(entry, model_dir)
+            self._apply_loras(entry, spec)
+            if sink.should_cancel():
+                raise GenerationCancelled()
+            return self._run(pipe, spec, sink)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Diffusers folders (sub-folders with ``model_index.json``) under ``settings.MODELS_DIR``,
+        as ``[{"id": <absolute path>, "name": <folder name>, "pipeline_type": "sd"}]``."""
+        from django.conf import settings
+
+        root = Path(getattr(settings, "MODELS_DIR", "") or "")
+        if not str(root) or not root.is_dir():
+            return []
+        found = []
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and (child / "model_index.json").is_file():
+                found.append({"id": str(child), "name": child.name, "pipeline_type": "sd"})
+        return found
+
+    def health(self) -> dict[str, Any]:
+        """``{"configured": True, "reachable": <torch+diffusers import>, "detail": "device=..."}``.
+
+        Imports torch and diffusers on first call (a few seconds).
+        """
+        try:
+            import diffusers  # noqa: F401
+
+            device = self.device
+        except Exception as exc:  # ImportError, or a broken CUDA install
+            return {"configured": True, "reachable": False,
+                    "detail": f"diffusers/torch unavailable: {_short_reason(exc)}"}
+        return {"configured": True, "reachable": True, "detail": f"device={device}"}
+
+    def cache_info(self) -> dict[str, Any]:
+        """The real cache state: ``{"pipelines": [(pipeline_type, realpath), ...] (LRU first),
+        "adapters": {key: [adapter names loaded in that pipeline]}}``."""
+        with _cache_lock:
+            entries = list(_cache.values())
+        return {
+            "pipelines": [e.key for e in entries if e.pipe is not None],
+            "adapters": {e.key: list(e.adapters) for e in entries if e.pipe is not None},
+        }
+
+    def cached_pipeline(self, model: str, pipeline_type: str = "sd") -> Any:
+        """The loaded diffusers pipeline for ``model`` (a folder path), or None. For tests."""
+        key = (pipeline_type, os.path.realpath(model))
+        with _cache_lock:
+            entry = _cache.get(key)
+        return entry.pipe if entry is not None else None
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _check_model_dir(model: str) -> str:
+        path = os.path.realpath(os.path.expanduser(str(model or "")))
+        if not model or not os.path.isdir(path):
+            raise ProviderError("model_not_found", f"No model folder at {model!r}.")
+        index = os.path.join(path, "model_index.json")
+        if not os.path.isfile(index):
+            raise ProviderError(
+                "model_not_found",
+                f"{model!r} is not a diffusers model folder (no model_index.json).",
+            )
+        try:
+            with open(index, encoding="utf-8") as fh:
+                class_name = json.load(fh).get("_class_name", "")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ProviderError(
+                "model_load_failed", f"Cannot read {index}: {_short_reason(exc)}"
+            ) from exc
+        if class_name and class_name not in SD_PIPELINE_CLASSES:
+            raise ProviderError(
+                "unsupported_pipeline",
+                f"{model!r} holds a {class_name}; the 'sd' pipeline type needs a Stable Diffusion "
+                "1.x/2.x folder.",
+            )
+        return path
+
+    def _entry(self, pipeline_type: str, model_dir: str) -> _Entry:
+        """Get or create the cache entry (most recently used); evict beyond the bound."""
+        key = (pipeline_type, model_dir)
+        with _cache_lock:
+            entry = _cache.get(key)
+            if entry is None:
+                entry = _cache[key] = _Entry(key=key)
+            _cache.move_to_end(key)
+            while len(_cache) > self.max_cached_pipelines:
+                old_key, _ = _cache.popitem(last=False)
+                logger.info("Evicted pipeline %s from the cache", old_key)
+        return entry
+
+    def _ensure_loaded(self, entry: _Entry, model_dir: str) -> Any:
+        """Load the pipeline into ``entry`` (caller holds ``entry.lock``)."""
+        device = self.device
+        if entry.pipe is not None and entry.device == device:
+            return entry.pipe
+        import torch
+        from diffusers import StableDiffusionPipeline
+
+        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        try:
+            pipe = StableDiffusionPipeline.from_pretrained(
+                model_dir,
+                local_files_only=True,
+                safety_checker=None,
+                requires_safety_checker=False,
+            )
+            # dtype through .to(): diffusers 0.42 deprecates from_pretrained(torch_dtype=...) in
+            # favour of dtype=..., which older releases do not take.
+            pipe = pipe.to(device) if dtype == torch.float32 else pipe.to(device, dtype)
+        except Exception as exc:
+            with _cache_lock:
+                if _cache.get(entry.key) is entry:
+                    del _cache[entry.key]
+            if _is_oom(exc):
+                raise ProviderError("out_of_memory", f"Out of memory loading {model_dir}.") from exc
+            raise ProviderError(
+                "model_load_failed",
+                f"Cannot load the diffusers folder {model_dir}: {_short_reason(exc)}",
+            ) from exc
+        pipe.set_progress_bar_config(disable=True)
+        entry.pipe, entry.device = pipe, device
+        entry.adapters.clear()
+        logger.info("Loaded pipeline %s on %s (%s)", model_dir, device, dtype)
+        return pipe
+
+    def _apply_loras(self, entry: _Entry, spec: GenerationSpec) -> None:
+        """Make exactly ``spec.loras`` active with their weights (caller holds ``entry.lock``).
+
+        Each LoRA is loaded once per pipeline as adapter ``lora_<sha256[:16]>``; repeated LoRAs
+        (same sha256) have their weights added. With no LoRAs, adapters are disabled so the output
+        is exactly the base model's.
+        """
+        pipe = entry.pipe
+        wanted: OrderedDict[str, float] = OrderedDict()
+        for lora in spec.loras:
+            name = adapter_name_for(lora.sha256)
+            if name not in entry.adapters:
+                self._load_lora(entry, lora, name)
+            entry.adapters.move_to_end(name)
+            wanted[name] = wanted.get(name, 0.0) + float(lora.weight)
+
+        # disable_lora/enable_lora are called every time rather than tracked: they take about a
+        # millisecond, and diffusers re-activates adapters on its own after a failed load.
+        if not wanted:
+            if entry.adapters:
+                pipe.disable_lora()
+            return
+        pipe.enable_lora()
+        pipe.set_adapters(list(wanted), adapter_weights=list(wanted.values()))
+        self._trim_adapters(entry, keep=set(wanted))
+
+    def _load_lora(self, entry: _Entry, lora: Any, name: str) -> None:
+        pipe = entry.pipe
+        if not os.path.isfile(lora.path):
+            raise ProviderError("lora_not_found", f"LoRA '{lora.name}': no file at {lora.path}.")
+        try:
+            pipe.load_lora_weights(lora.path, adapter_name=name)
+        except (RuntimeError, ValueError, OSError, KeyError) as exc:
+            self._drop_partial_adapter(pipe, name)
+            if _is_oom(exc):
+                raise ProviderError("out_of_memory", f"Out of memory loading LoRA '{lora.name}'.")
+            raise ProviderError(
+                "lora_incompatible",
+                f"LoRA '{lora.name}' does not fit model "
+                f"{os.path.basename(entry.key[1])} ({entry.key[0]}): {_short_reason(exc)}",
+            ) from exc
+        entry.adapters[name] = lora.sha256
+        # load_lora_weights activates the new adapter; the caller sets the wanted set right after.
+        logger.info("Loaded LoRA %s (%s) into %s", lora.name, name, entry.key[1])
+
+    @staticmethod
+    def _drop_partial_adapter(pipe: Any, name: str) -> None:
+        """Remove adapter ``name`` if a failed load left it registered in any component."""
+        try:
+            registered = {a for names in pipe.get_list_adapters().values() for a in names}
+        except Exception:  # no peft layers at all yet
+            return
+        if name in registered:
+            try:
+                pipe.delete_adapters(name)
+            except Exception:  # pragma: no cover - best effort
+                logger.exception("Could not delete the partial adapter %s", name)
+
+    def _trim_adapters(self, entry: _Entry, keep: set[str]) -> None:
+        while len(entry.adapters) > self.max_loaded_adapters:
+            oldest = next((n for n in entry.adapters if n not in keep), None)
+            if oldest is None:
+                return
+            entry.pipe.delete_adapters(oldest)
+            del entry.adapters[oldest]
+
+    def _run(
+        self, pipe: Any, spec: GenerationSpec, sink: ProgressSink
+    ) -> list[GeneratedImage]:
+        import torch
+
+        if self.num_threads and torch.get_num_threads() != self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        total = spec.steps
+        cancelled = False
+
+        def on_step_end(pipeline, step_index, timestep, callback_kwargs):
+            nonlocal cancelled
+            sink.step(min(step_index + 1, total), total)
+            if sink.should_cancel():
+                cancelled = True
+                pipeline._interrupt = True  # the SD loop skips the remaining steps
+            return callback_kwargs
+
+        generators = [
+            torch.Generator(device="cpu").manual_seed(spec.seed + i) for i in range(spec.n)
+        ]
+        try:
+            result = pipe(
+                prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt or None,
+                width=spec.width,
+                height=spec.height,
+                num_inference_steps=spec.steps,
+                guidance_scale=spec.guidance_scale,
+                num_images_per_prompt=spec.n,
+                generator=generators,
+                output_type="pil",
+                callback_on_step_end=on_step_end,
+            )
+        except Exception as exc:
+            if _is_oom(exc):
+                raise ProviderError(
+                    "out_of_memory",
+                    f"Out of memory generating {spec.n} image(s) of {spec.width}x{spec.height}.",
+                ) from exc
+            raise
+        if cancelled:
+            raise GenerationCancelled()
+        info = {"sampler": sampler_name(pipe.scheduler), "model": _model_name(spec.model.model)}
+        return [
+            GeneratedImage(image=img, seed=spec.seed + i, info=dict(info))
+            for i, img in enumerate(result.images)
+        ]
+
+
+def _model_name(model: str) -> str:
+    """The folder name of a model path as the user gave it (symlinks not resolved)."""
+    return os.path.basename(os.path.normpath(os.path.expanduser(str(model))))
+
+
+def _is_oom(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()[:500]
