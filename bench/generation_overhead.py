@@ -51,6 +51,16 @@ def wait_port(port, proc, timeout=90):
     raise SystemExit("server did not start")
 
 
+def phase_times(event, *, t_post):
+    """Seconds spent in each phase of one job, from its final snapshot's timestamps."""
+    from datetime import datetime
+
+    created, started, finished = (datetime.fromisoformat(event[k])
+                                  for k in ("created_at", "started_at", "finished_at"))
+    return {"submit (HTTP)": t_post, "queue wait": (started - created).total_seconds(),
+            "run + store": (finished - started).total_seconds()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=20)
@@ -108,13 +118,13 @@ def main():
         serve.append("--no-worker")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu,io",
-             "--concurrency", "1", "--loglevel", "WARNING", "--without-mingle",
+             "--concurrency", "1", "--pool", os.environ.get("BENCH_POOL", "prefork"), "--loglevel", "WARNING", "--without-mingle",
              "--without-gossip"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL))
     server = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     procs.append(server)
-    service = []
+    service, phases = [], []
     try:
         wait_port(port, server)
         base = f"http://127.0.0.1:{port}"
@@ -138,6 +148,7 @@ def main():
                     raise SystemExit(f"job failed: {event['error']}")
                 if i >= args.warmup:
                     service.append(elapsed)
+                    phases.append(phase_times(event, t_post=resp.elapsed.total_seconds()))
     finally:
         for proc in procs:
             proc.terminate()
@@ -154,6 +165,9 @@ def main():
           f"p95 {pct(service, 95) * 1000:7.1f} ms")
     print(f"service overhead : p50 {statistics.median(overhead):7.1f} ms  "
           f"p95 {pct(overhead, 95):7.1f} ms  (target p50 <= {target} ms)")
+    for name in phases[0]:
+        values = [p[name] * 1000 for p in phases]
+        print(f"  {name:15}: p50 {statistics.median(values):7.1f} ms  p95 {pct(values, 95):7.1f} ms")
     print(f"ratio API/direct : {statistics.median(service) / base_direct:.3f}")
 
 

@@ -114,9 +114,8 @@ def generation_create(*, user, params: dict, enqueue: bool = True) -> Generation
     generation_validate(profile=profile, width=width, height=height, n=n, loras=loras)
     queue = registry.provider_queue(profile.provider)
     with transaction.atomic():
-        job = job_create(kind="generate", user=user, total_steps=steps)
-        job.celery_task_id = str(uuid.uuid4())
-        job.save(update_fields=["celery_task_id"])
+        job = job_create(kind="generate", user=user, total_steps=steps,
+                         celery_task_id=str(uuid.uuid4()))
         request = GenerationRequest.objects.create(
             user=user, job=job, profile=profile, prompt=params["prompt"], clean_prompt=clean,
             negative_prompt=negative, width=width, height=height, steps=steps,

@@ -30,6 +30,8 @@ class ProgressReporter:
         self.listener = listener
         self._last_sent = 0.0
         self._started = time.monotonic()
+        self._cancel_checked = 0.0
+        self._cancel = False
 
     def step(self, step: int, total_steps: int, message: str = "") -> None:
         """Record ``step`` of ``total_steps`` done; estimate the ETA (seconds) linearly."""
@@ -50,5 +52,10 @@ class ProgressReporter:
         job_save(job=job, fields=["step", "total_steps", "progress", "eta_seconds", "message"])
 
     def should_cancel(self) -> bool:
-        """True when a cancel was requested for the job (one indexed read)."""
-        return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+        """True when a cancel was requested for the job: one indexed read, at most every
+        ``JOB_CANCEL_CHECK_INTERVAL`` seconds (so a cancel lands within that time)."""
+        now = time.monotonic()
+        if not self._cancel and now - self._cancel_checked >= settings.JOB_CANCEL_CHECK_INTERVAL:
+            self._cancel_checked = now
+            self._cancel = Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+        return self._cancel

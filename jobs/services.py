@@ -33,9 +33,11 @@ def job_save(*, job: Job, fields: list[str]) -> Job:
     return job
 
 
-def job_create(*, kind: str, user=None, total_steps: int = 0, message: str = "") -> Job:
+def job_create(*, kind: str, user=None, total_steps: int = 0, message: str = "",
+               celery_task_id: str = "") -> Job:
     """Create a queued job. Call inside the transaction that creates the domain row."""
-    job = Job.objects.create(kind=kind, user=user, total_steps=total_steps, message=message)
+    job = Job.objects.create(kind=kind, user=user, total_steps=total_steps, message=message,
+                             celery_task_id=celery_task_id)
     job_publish(job=job)
     return job
 

@@ -98,6 +98,12 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'atelier.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI every request runs in its own thread, so persistent connections
+    # (CONN_MAX_AGE) do not carry over; Django's psycopg pool does (Django >= 5.1).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": env.int("DB_POOL_MAX", default=10), "timeout": 10}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded worker thread writes while requests read: wait instead of "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -153,6 +159,8 @@ else:
 # Seconds between two progress snapshots written and pushed for one job (status changes and the
 # final step always go out at once).
 JOB_PROGRESS_MIN_INTERVAL = env.float("JOB_PROGRESS_MIN_INTERVAL", default=0.2)
+# Seconds between two reads of a running job's cancel flag.
+JOB_CANCEL_CHECK_INTERVAL = env.float("JOB_CANCEL_CHECK_INTERVAL", default=0.1)
 
 # ------------------------------------------------------------------------------ providers
 IMAGE_PROVIDERS = {
