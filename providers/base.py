@@ -167,6 +167,12 @@ class ImageProvider:
         """
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Do slow one-time setup (heavy imports) before the first job; default: nothing.
+
+        Called in a background thread when a worker that serves this provider starts.
+        """
+
     def health(self) -> dict[str, Any]:
         """Return ``{"configured": bool, "reachable": bool, "detail": str}``."""
         return {"configured": True, "reachable": True, "detail": ""}

@@ -252,6 +252,13 @@ class DiffusersProvider(ImageProvider):
                 raise GenerationCancelled()
             return self._run(pipe, spec, sink)
 
+    def warm_up(self) -> None:
+        """Import torch and diffusers and resolve the device (3-4 s on a small CPU box), so the
+        first job of a fresh worker does not pay for it."""
+        from diffusers import StableDiffusionPipeline  # noqa: F401
+
+        _ = self.device
+
     def models(self) -> list[dict[str, Any]]:
         """Diffusers folders (sub-folders with ``model_index.json``) under ``settings.MODELS_DIR``,
         as ``[{"id": <absolute path>, "name": <folder name>, "pipeline_type": "sd"}]``."""

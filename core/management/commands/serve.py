@@ -21,8 +21,10 @@ class Command(BaseCommand):
 
         if settings.EMBEDDED_WORKER and not no_worker:
             from jobs.embedded import start_embedded_worker
+            from providers.warmup import warm_up_in_background
 
             start_embedded_worker()
+            warm_up_in_background()
             mode = "embedded worker thread, in-memory broker and channel layer"
         else:
             mode = f"external workers via {settings.CELERY_BROKER_URL.split('@')[-1]}"
