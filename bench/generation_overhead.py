@@ -7,7 +7,8 @@ directly, both measured in this run on this machine.
 Embedded mode (default): one ``manage.py serve`` process (daphne + worker thread, in-memory
 broker and channel layer, SQLite). Redis mode (``REDIS_URL`` set, ``DATABASE_URL`` optional):
 ``serve --no-worker`` plus a ``celery worker`` process. Each API job is timed from the POST to
-the final WebSocket event; overhead = API time - median direct time. Targets (issue #2):
+the final WebSocket event, right after the same generation called directly in this process
+(paired runs under the same load); overhead = API time - direct time of the pair. Targets (issue #2):
 overhead p50 <= 15 ms embedded, <= 30 ms Redis.
 """
 
@@ -102,10 +103,11 @@ def main():
     for _ in range(args.warmup):
         provider.generate(spec, NullSink())
     direct = []
-    for i in range(args.jobs):
+
+    def run_direct(seed):
         t = time.perf_counter()
-        provider.generate(GenerationSpec(**{**spec.__dict__, "seed": i}), NullSink())
-        direct.append(time.perf_counter() - t)
+        provider.generate(GenerationSpec(**{**spec.__dict__, "seed": seed}), NullSink())
+        return time.perf_counter() - t
 
     # 2. The same work through the service.
     import requests
@@ -135,6 +137,8 @@ def main():
         with connect(f"ws://127.0.0.1:{port}/ws/jobs/?token={token}",
                      additional_headers={"Origin": base}) as ws:
             for i in range(args.warmup + args.jobs):
+                # Paired runs: the direct call right before each API job, under the same load.
+                direct_time = run_direct(i)
                 t = time.perf_counter()
                 resp = http.post(f"{base}/api/generate/", json={**body, "seed": i})
                 resp.raise_for_status()
@@ -147,6 +151,7 @@ def main():
                 if event["status"] != "succeeded":
                     raise SystemExit(f"job failed: {event['error']}")
                 if i >= args.warmup:
+                    direct.append(direct_time)
                     service.append(elapsed)
                     phases.append(phase_times(event, t_post=resp.elapsed.total_seconds()))
     finally:
@@ -155,7 +160,7 @@ def main():
             proc.wait(timeout=30)
 
     base_direct = statistics.median(direct)
-    overhead = [(s - base_direct) * 1000 for s in service]
+    overhead = [(s - d) * 1000 for s, d in zip(service, direct)]
     mode = "redis" if redis_mode else "embedded"
     target = 30 if redis_mode else 15
     print(f"mode={mode} jobs={args.jobs} size={args.size}px steps={args.steps}")

@@ -124,6 +124,17 @@ class _Entry:
 
 _cache: "OrderedDict[tuple[str, str], _Entry]" = OrderedDict()
 _cache_lock = threading.Lock()
+# diffusers' lazy module is not safe to import from two threads at once (a warm-up thread and
+# a first job raced into "cannot import name 'StableDiffusionPipeline'"): import under a lock.
+_import_lock = threading.Lock()
+
+
+def _sd_pipeline_class():
+    """``diffusers.StableDiffusionPipeline``, imported once under a lock (about 3 s)."""
+    with _import_lock:
+        from diffusers import StableDiffusionPipeline
+
+        return StableDiffusionPipeline
 
 
 def clear_pipeline_cache() -> None:
@@ -255,8 +266,7 @@ class DiffusersProvider(ImageProvider):
     def warm_up(self) -> None:
         """Import torch and diffusers and resolve the device (3-4 s on a small CPU box), so the
         first job of a fresh worker does not pay for it."""
-        from diffusers import StableDiffusionPipeline  # noqa: F401
-
+        _sd_pipeline_class()
         _ = self.device
 
     def models(self) -> list[dict[str, Any]]:
@@ -279,8 +289,7 @@ class DiffusersProvider(ImageProvider):
         Imports torch and diffusers on first call (a few seconds).
         """
         try:
-            import diffusers  # noqa: F401
-
+            _sd_pipeline_class()
             device = self.device
         except Exception as exc:  # ImportError, or a broken CUDA install
             return {"configured": True, "reachable": False,
@@ -349,8 +358,8 @@ class DiffusersProvider(ImageProvider):
         device = self.device
         if entry.pipe is not None and entry.device == device:
             return entry.pipe
+        StableDiffusionPipeline = _sd_pipeline_class()
         import torch
-        from diffusers import StableDiffusionPipeline
 
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
         try:

@@ -19,3 +19,25 @@ def test_warm_up_imports_diffusers_only_for_workers_of_its_queue():
                               "PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True", "True"]
+
+
+def test_warm_up_racing_the_first_job_in_a_fresh_process(demo_assets):
+    """The embedded server warms up in a thread while the first job may already run: both
+    import diffusers at once, which must not break either."""
+    code = (
+        "import django, sys, threading; django.setup()\n"
+        "from providers.diffusers_local import DiffusersProvider\n"
+        "from providers.base import GenerationSpec, ModelSpec, NullSink\n"
+        "from providers.warmup import warm_up_in_background\n"
+        "t = warm_up_in_background()\n"
+        f"spec = GenerationSpec(model=ModelSpec(pipeline_type='sd', model={str(demo_assets['model'])!r}),"
+        " prompt='a kite', width=64, height=64, steps=2, seed=3)\n"
+        "out = DiffusersProvider(num_threads=1).generate(spec, NullSink())\n"
+        "t.join()\n"
+        "print(out[0].image.size)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={"DJANGO_SETTINGS_MODULE": "config.settings.test",
+                              "PATH": "/usr/bin:/bin"}, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "(64, 64)"
