@@ -207,7 +207,10 @@ def generation_run(*, request_id: int,
     stored: list[Image] = []
     try:
         provider = registry.get(request.profile.provider)
-        outputs = provider.generate(_spec_for(request), reporter)
+        spec = _spec_for(request)
+        generate_started = time.monotonic()
+        outputs = provider.generate(spec, reporter)
+        generate_seconds = time.monotonic() - generate_started
         with transaction.atomic():
             stored = [_image_store(request=request, out=out) for out in outputs]
             UsageLog.objects.create(
@@ -216,8 +219,10 @@ def generation_run(*, request_id: int,
                 duration_seconds=time.monotonic() - started,
             )
             return job_succeed(job=job, result={
-                "request": request.pk, "images": [image_payload(i) for i in stored]},
-                message=f"{len(stored)} image(s)")
+                "request": request.pk, "images": [image_payload(i) for i in stored],
+                "timings": {"generate_seconds": round(generate_seconds, 4),
+                            "total_seconds": round(time.monotonic() - started, 4)}},
+                message=f"{len(stored)} image{'s' if len(stored) != 1 else ''}")
     except GenerationCancelled:
         return job_mark_canceled(job=job)
     except ProviderError as exc:
