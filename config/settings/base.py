@@ -141,7 +141,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": 3600} if REDIS_URL
     # The in-memory transport polls its queues; kombu's default 1 s would add up to 1 s per job.
-    else {"polling_interval": env.float("MEMORY_BROKER_POLL_SECONDS", default=0.005)}
+    # Measured idle cost of the serve process: 5 ms -> 3.7 % of a core, 20 ms -> 1.2 %.
+    else {"polling_interval": env.float("MEMORY_BROKER_POLL_SECONDS", default=0.01)}
 )
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)  # seconds
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
