@@ -14,6 +14,7 @@ api_urls = [
     path("status/<int:pk>/", StatusView.as_view(), name="status"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("", include("loras.api.urls")),
     path("", include("config.api_router")),
 ]
 

@@ -132,8 +132,9 @@ def generation_create(*, user, params: dict, enqueue: bool = True) -> Generation
 def _spec_for(request: GenerationRequest) -> GenerationSpec:
     from loras.models import LoraModel
 
-    paths = dict(LoraModel.objects.filter(pk__in=[x["lora_id"] for x in request.loras])
-                 .values_list("pk", "path"))
+    paths = {lora.pk: lora.abs_path for lora in LoraModel.objects.filter(
+        pk__in=[x["lora_id"] for x in request.loras], status=LoraModel.Status.PRESENT,
+    ).select_related("root")}
     loras = []
     for item in request.loras:
         if item["lora_id"] not in paths:

@@ -1,10 +1,17 @@
 from django.contrib import admin
 
-from .models import LoraModel
+from .models import LibraryRoot, LoraModel
+
+
+@admin.register(LibraryRoot)
+class LibraryRootAdmin(admin.ModelAdmin):
+    list_display = ["path", "name", "enabled", "created_at"]
 
 
 @admin.register(LoraModel)
 class LoraModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "base_model", "size", "sha256", "created_at"]
-    search_fields = ["name", "path", "sha256"]
-    list_filter = ["base_model"]
+    list_display = ["name", "base_model", "folder", "size", "status", "favorite", "created_at"]
+    search_fields = ["name", "relative_path", "sha256", "autov3"]
+    list_filter = ["status", "base_model", "favorite", "excluded", "root"]
+    readonly_fields = ["sha256", "autov3", "size", "mtime", "inode", "header_metadata",
+                       "created_at", "updated_at"]

@@ -1,34 +1,164 @@
-"""The LoRA library (minimal for now: a file, its name and hashes)."""
+"""The LoRA library: folders (roots) of .safetensors files and one row per file."""
 
+import os
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
-class LoraModel(models.Model):
-    """One LoRA file on disk.
+class LibraryRoot(models.Model):
+    """A folder that holds LoRA files. Seeded from ``LORA_ROOTS``; editable by staff.
 
-    ``sha256`` is the whole-file SHA-256 (64 hex, lower case) and the adapter cache key;
-    ``autov3`` the SHA-256 of the tensor data after the safetensors header (A1111 shows its first
-    12 hex in ``Lora hashes:``; PROTOCOLS.md section 8).
+    ``path`` is absolute; every LoRA path in the API is relative to its root.
     """
 
-    name = models.CharField(max_length=255, unique=True,
-                            help_text="Name used in prompts as <lora:name:weight>.")
-    path = models.CharField(max_length=2000, help_text="Absolute path of the .safetensors file.")
-    sha256 = models.CharField(max_length=64, db_index=True)
-    autov3 = models.CharField(max_length=64, blank=True)
-    size = models.BigIntegerField(default=0, help_text="Bytes.")
-    base_model = models.CharField(max_length=50, blank=True)
-    trigger_words = models.JSONField(default=list, blank=True)
+    name = models.CharField(max_length=100, blank=True)
+    path = models.CharField(max_length=2000, unique=True)
+    enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.name or self.path
+
+
+class LoraModel(models.Model):
+    """One LoRA file on disk, with what we know about it.
+
+    Hashes are lower-case hex: ``sha256`` of the whole file (AutoV2 is its first 10 hex) and
+    ``autov3``, the SHA-256 of the tensor data after the safetensors header (A1111 shows its
+    first 12 hex in ``Lora hashes:``; Civitai may match a file only by it; PROTOCOLS.md §8).
+    ``size`` in bytes, ``mtime`` in seconds since the epoch; (size, mtime, inode) decide
+    whether a rescan re-reads the file.
+    """
+
+    class Status(models.TextChoices):
+        PRESENT = "present"
+        MISSING = "missing"
+        TRASHED = "trashed"
+
+    root = models.ForeignKey(LibraryRoot, on_delete=models.PROTECT, related_name="loras")
+    relative_path = models.CharField(max_length=2000, help_text="Path inside the root, '/'-separated.")
+    folder = models.CharField(max_length=2000, blank=True, db_index=True,
+                              help_text="Folder inside the root ('' for the root itself).")
+    file_name = models.CharField(max_length=500)
+    name = models.CharField(max_length=255, db_index=True,
+                            help_text="Name used in prompts as <lora:name:weight> (file stem).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PRESENT,
+                              db_index=True)
+    size = models.BigIntegerField(default=0)
+    mtime = models.FloatField(default=0.0)
+    inode = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    autov3 = models.CharField(max_length=64, blank=True, db_index=True)
+    # What the file says about itself (safetensors header), and what we derived from it.
+    base_model = models.CharField(max_length=50, blank=True, db_index=True)
+    network_module = models.CharField(max_length=100, blank=True)
+    network_rank = models.PositiveIntegerField(null=True, blank=True)
+    network_alpha = models.FloatField(null=True, blank=True)
+    header_metadata = models.JSONField(default=dict, blank=True,
+                                       help_text="ss_* and modelspec.* keys of the header.")
+    # What the user and Civitai say about it.
+    trigger_words = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    nsfw_level = models.PositiveSmallIntegerField(default=0, db_index=True)
+    preview = models.CharField(max_length=2000, blank=True,
+                               help_text="Preview image path relative to the root.")
+    notes = models.TextField(blank=True)
+    usage_tips = models.TextField(blank=True)
+    preferred_weight = models.FloatField(null=True, blank=True)
+    favorite = models.BooleanField(default=False, db_index=True)
+    excluded = models.BooleanField(default=False, db_index=True)
+    usage_count = models.PositiveIntegerField(default=0)
+    civitai_model_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    civitai_version_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    civitai = models.JSONField(default=dict, blank=True, help_text="The Civitai model version.")
+    license_flags = models.JSONField(default=dict, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    scan_error = models.TextField(blank=True)
+    missing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
         verbose_name = "LoRA"
+        constraints = [
+            models.UniqueConstraint(fields=["root", "relative_path"],
+                                    condition=~Q(status="trashed"),
+                                    name="lora_unique_live_path"),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     @property
+    def abs_path(self) -> str:
+        """Absolute path of the file (root path + relative path)."""
+        return os.path.join(self.root.path, *self.relative_path.split("/"))
+
+    @property
+    def autov2(self) -> str:
+        """Civitai's AutoV2: the first 10 hex of the whole-file SHA-256."""
+        return self.sha256[:10]
+
+    @property
     def short_hash(self) -> str:
         """A1111's LoRA shorthash: first 12 hex of AutoV3 (falls back to sha256)."""
         return (self.autov3 or self.sha256)[:12]
+
+
+class TrashEntry(models.Model):
+    """A library file (and its sidecars) moved to the trash folder; restorable.
+
+    ``trash_path`` is relative to ``settings.LORA_TRASH_DIR``; ``sidecars`` lists the sidecar
+    files moved with it as ``[{"original": rel_path_in_root, "trash": rel_path_in_trash}]``.
+    """
+
+    lora = models.ForeignKey(LoraModel, on_delete=models.CASCADE, related_name="trash_entries")
+    root = models.ForeignKey(LibraryRoot, on_delete=models.PROTECT, related_name="trash_entries")
+    original_relative_path = models.CharField(max_length=2000)
+    trash_path = models.CharField(max_length=2000)
+    sidecars = models.JSONField(default=list, blank=True)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-deleted_at"]
+        verbose_name_plural = "trash entries"
+
+    def __str__(self) -> str:
+        return f"{self.original_relative_path} (trashed {self.deleted_at:%Y-%m-%d})"
+
+
+class Download(models.Model):
+    """A model file download (Civitai model version or URL), run as a Job.
+
+    Sizes in bytes. ``target_folder`` is relative to ``root``; the file is streamed to a
+    temporary ``.part`` file (resumed with HTTP ``Range``) and moved into place atomically.
+    """
+
+    job = models.OneToOneField("jobs.Job", on_delete=models.CASCADE, related_name="download")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="downloads")
+    source_url = models.URLField(max_length=2000)
+    civitai_model_id = models.BigIntegerField(null=True, blank=True)
+    civitai_version_id = models.BigIntegerField(null=True, blank=True)
+    root = models.ForeignKey(LibraryRoot, on_delete=models.PROTECT, related_name="downloads")
+    target_folder = models.CharField(max_length=2000, blank=True)
+    file_name = models.CharField(max_length=500, blank=True)
+    expected_sha256 = models.CharField(max_length=64, blank=True)
+    total_bytes = models.BigIntegerField(null=True, blank=True)
+    downloaded_bytes = models.BigIntegerField(default=0)
+    lora = models.ForeignKey(LoraModel, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="downloads")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.file_name or self.source_url

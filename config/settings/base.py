@@ -179,6 +179,12 @@ IMAGE_PROVIDERS = {
 }
 DEMO_MODEL_DIR = MODELS_DIR / "demo-sd-tiny"
 DEMO_LORA_DIR = MODELS_DIR / "loras"
+
+# ------------------------------------------------------------------------------ LoRA library
+# Folders of LoRA files, separated by os.pathsep; each becomes a LibraryRoot.
+LORA_ROOTS = [p for p in env("LORA_ROOTS", default=str(DEMO_LORA_DIR)).split(os.pathsep) if p]
+# Where deleted library files go (restorable); one sub-folder per root.
+LORA_TRASH_DIR = Path(env("LORA_TRASH_DIR", default=str(VAR_DIR / "trash")))
 # A real checkpoint to serve instead of the demo (a diffusers folder). When set, `make run`
 # creates a "default" profile for it and skips building the demo model.
 DEFAULT_CHECKPOINT = env("ATELIER_CHECKPOINT", default="")

@@ -7,7 +7,7 @@ from PIL import Image as PILImage
 
 from images.models import GenerationRequest, Image, UsageLog
 from jobs.models import Job
-from loras.models import LoraModel
+from loras.models import LibraryRoot, LoraModel
 from tests.factories import ModelProfileFactory
 from tests.support.wait import wait_for_job
 
@@ -71,7 +71,9 @@ def test_accepted_request_records_defaults_and_prompt_loras(api_client, fake_pro
                                                            django_capture_on_commit_callbacks):
     lora_file = tmp_path / "ink.safetensors"
     lora_file.write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}abc")
-    lora = LoraModel.objects.create(name="ink", path=str(lora_file), sha256="ab" * 32,
+    root = LibraryRoot.objects.create(path=str(tmp_path))
+    lora = LoraModel.objects.create(root=root, relative_path="ink.safetensors",
+                                    file_name="ink.safetensors", name="ink", sha256="ab" * 32,
                                     autov3="cd" * 32)
     with django_capture_on_commit_callbacks(execute=False):
         resp = post(api_client, prompt="a cat <lora:ink:0.7>", seed=-1)

@@ -337,7 +337,7 @@ def test_build_demo_model_command(settings, tmp_path):
     assert not [p for p in settings.MODELS_DIR.iterdir() if p.name.startswith(".")]  # no temp dirs
     loras = {lo.name: lo for lo in LoraModel.objects.all()}
     assert sorted(loras) == ["demo-cool", "demo-warm"]
-    assert loras["demo-warm"].path == str(settings.DEMO_LORA_DIR / "demo-warm.safetensors")
+    assert loras["demo-warm"].abs_path == str(settings.DEMO_LORA_DIR / "demo-warm.safetensors")
     assert loras["demo-warm"].base_model == "SD 1.5"
     assert loras["demo-warm"].sha256 != loras["demo-cool"].sha256
     profile = ModelProfile.objects.get(slug="demo")
@@ -366,7 +366,7 @@ def test_build_demo_model_command(settings, tmp_path):
     ]
     warm = loras["demo-warm"]
     results = provider.generate(
-        spec(profile.model_path, loras=[LoraSpec(warm.path, warm.sha256, warm.name, 0.8)]),
+        spec(profile.model_path, loras=[LoraSpec(warm.abs_path, warm.sha256, warm.name, 0.8)]),
         NullSink(),
     )
     assert results[0].image.size == (64, 64)

@@ -17,7 +17,11 @@ class Command(BaseCommand):
     help = "Create the admin user and a model profile (your checkpoint, or the demo model)."
 
     def handle(self, *args, **options):
+        from loras.services import library_roots_sync
+
         call_command("ensure_admin", stdout=self.stdout)
+        roots = library_roots_sync()
+        self.stdout.write("LoRA library roots: " + ", ".join(r.path for r in roots))
         checkpoint = settings.DEFAULT_CHECKPOINT
         if not checkpoint:
             call_command("build_demo_model", stdout=self.stdout)

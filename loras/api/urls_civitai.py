@@ -1,0 +1,1 @@
+urlpatterns = []  # Civitai refresh and downloads routes

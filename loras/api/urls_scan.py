@@ -1,0 +1,1 @@
+urlpatterns = []  # the scanner's routes (POST /api/loras/scan/)
