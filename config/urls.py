@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include((api_urls, "api"))),
+    path("loras/", include("loras.urls")),
     path("", include("images.urls")),
 ]
 

@@ -185,6 +185,24 @@ DEMO_LORA_DIR = MODELS_DIR / "loras"
 LORA_ROOTS = [p for p in env("LORA_ROOTS", default=str(DEMO_LORA_DIR)).split(os.pathsep) if p]
 # Where deleted library files go (restorable); one sub-folder per root.
 LORA_TRASH_DIR = Path(env("LORA_TRASH_DIR", default=str(VAR_DIR / "trash")))
+LORA_SCAN_WORKERS = env.int("LORA_SCAN_WORKERS", default=2)  # files hashed in parallel
+LORA_HASH_CHUNK_BYTES = env.int("LORA_HASH_CHUNK_BYTES", default=8 * 1024 * 1024)
+LORA_HEADER_MAX_BYTES = env.int("LORA_HEADER_MAX_BYTES", default=64 * 1024 * 1024)
+LORA_ORGANIZE_TEMPLATE = env("LORA_ORGANIZE_TEMPLATE", default="{base_model}/{first_tag}")
+
+# ------------------------------------------------------------------------------ Civitai
+CIVITAI_BASE_URL = env("CIVITAI_BASE_URL", default="https://civitai.com")
+CIVITAI_API_KEY = env("CIVITAI_API_KEY", default="")
+CIVITAI_TIMEOUT = env.float("CIVITAI_TIMEOUT", default=30.0)  # seconds per request
+CIVITAI_MAX_RETRIES = env.int("CIVITAI_MAX_RETRIES", default=5)
+CIVITAI_NOT_FOUND_TTL = env.int("CIVITAI_NOT_FOUND_TTL", default=7 * 24 * 3600)  # seconds
+# Hosts outbound fetches (previews from URL, downloads) may reach; private addresses are
+# refused unless OUTBOUND_ALLOW_PRIVATE is set (tests talk to fake servers on loopback).
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=["civitai.com",
+                                                                     "image.civitai.com"])
+OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=False)
+DOWNLOAD_CONCURRENCY = env.int("DOWNLOAD_CONCURRENCY", default=2)
+DOWNLOAD_PATH_TEMPLATE = env("DOWNLOAD_PATH_TEMPLATE", default="{base_model}/{first_tag}")
 # A real checkpoint to serve instead of the demo (a diffusers folder). When set, `make run`
 # creates a "default" profile for it and skips building the demo model.
 DEFAULT_CHECKPOINT = env("ATELIER_CHECKPOINT", default="")
@@ -211,6 +229,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ------------------------------------------------------------------------------ logging
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL else
+        {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

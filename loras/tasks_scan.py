@@ -1,0 +1,1 @@
+"""Celery tasks (see loras/tasks.py)."""

@@ -1,0 +1,3 @@
+"""Pages of the LoRA library (/loras/, /loras/<id>/)."""
+
+urlpatterns = []
