@@ -5,6 +5,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_fresh_python(code: str, timeout: int = 180) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new interpreter with the test settings (nothing imported yet)."""
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout,
+                          env={"DJANGO_SETTINGS_MODULE": "config.settings.test",
+                               "PATH": "/usr/bin:/bin"})
+
+
 def test_warm_up_imports_diffusers_only_for_workers_of_its_queue():
     code = (
         "import django, sys; django.setup()\n"
@@ -14,9 +22,7 @@ def test_warm_up_imports_diffusers_only_for_workers_of_its_queue():
         "warm_up_providers(queues=['gpu'])\n"
         "print('torch' in sys.modules, 'diffusers' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={"DJANGO_SETTINGS_MODULE": "config.settings.test",
-                              "PATH": "/usr/bin:/bin"}, timeout=120)
+    out = run_fresh_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True", "True"]
 
@@ -36,8 +42,6 @@ def test_warm_up_racing_the_first_job_in_a_fresh_process(demo_assets):
         "t.join()\n"
         "print(out[0].image.size)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={"DJANGO_SETTINGS_MODULE": "config.settings.test",
-                              "PATH": "/usr/bin:/bin"}, timeout=180)
+    out = run_fresh_python(code)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "(64, 64)"
