@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import LibraryRoot, LoraModel
+from .models import Download, LibraryRoot, LoraModel, TrashEntry
 
 
 @admin.register(LibraryRoot)
@@ -15,3 +15,16 @@ class LoraModelAdmin(admin.ModelAdmin):
     list_filter = ["status", "base_model", "favorite", "excluded", "root"]
     readonly_fields = ["sha256", "autov3", "size", "mtime", "inode", "header_metadata",
                        "created_at", "updated_at"]
+
+
+@admin.register(TrashEntry)
+class TrashEntryAdmin(admin.ModelAdmin):
+    list_display = ["original_relative_path", "root", "deleted_at", "restored_at"]
+    list_filter = ["root"]
+    raw_id_fields = ["lora"]
+
+
+@admin.register(Download)
+class DownloadAdmin(admin.ModelAdmin):
+    list_display = ["file_name", "source_url", "downloaded_bytes", "total_bytes", "created_at"]
+    raw_id_fields = ["job", "lora"]

@@ -4,6 +4,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..models import Image
 from ..selectors import generation_request_get, image_get, image_list
 from ..services import generation_create
 from .serializers import (
@@ -43,6 +44,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """Your generated images, newest first."""
 
     serializer_class = ImageSerializer
+    queryset = Image.objects.none()  # for the schema; requests use get_queryset()
 
     def get_queryset(self):
         return image_list(user=self.request.user)
