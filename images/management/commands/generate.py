@@ -66,7 +66,8 @@ class Command(BaseCommand):
                                         enqueue=opts["queue"])
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        bar = tqdm(total=request.steps, unit="step", desc=f"#{request.pk} seed {request.seed}")
+        bar = tqdm(total=request.steps, unit="step", desc=f"#{request.pk} seed {request.seed}",
+                   file=self.stderr._out)
 
         def on_step(step, total):
             bar.total = total
