@@ -196,12 +196,21 @@ CIVITAI_API_KEY = env("CIVITAI_API_KEY", default="")
 CIVITAI_TIMEOUT = env.float("CIVITAI_TIMEOUT", default=30.0)  # seconds per request
 CIVITAI_MAX_RETRIES = env.int("CIVITAI_MAX_RETRIES", default=5)
 CIVITAI_NOT_FOUND_TTL = env.int("CIVITAI_NOT_FOUND_TTL", default=7 * 24 * 3600)  # seconds
+CIVITAI_BACKOFF_SECONDS = env.float("CIVITAI_BACKOFF_SECONDS", default=1.0)  # doubles per retry
+CIVITAI_BACKOFF_MAX_SECONDS = env.float("CIVITAI_BACKOFF_MAX_SECONDS", default=30.0)
+CIVITAI_MAX_RETRY_AFTER = env.float("CIVITAI_MAX_RETRY_AFTER", default=300.0)  # cap, seconds
+CIVITAI_MIN_INTERVAL = env.float("CIVITAI_MIN_INTERVAL", default=0.0)  # seconds between calls
+# Longest rate-limit pause an HTTP request waits before answering 429 (jobs wait longer).
+CIVITAI_SYNC_MAX_WAIT = env.float("CIVITAI_SYNC_MAX_WAIT", default=10.0)
+CIVITAI_PREVIEW_MAX_NSFW_LEVEL = env.int("CIVITAI_PREVIEW_MAX_NSFW_LEVEL", default=0)  # 0 = any
+CIVITAI_PREVIEW_MAX_BYTES = env.int("CIVITAI_PREVIEW_MAX_BYTES", default=20 * 1024 * 1024)
 # Hosts outbound fetches (previews from URL, downloads) may reach; private addresses are
 # refused unless OUTBOUND_ALLOW_PRIVATE is set (tests talk to fake servers on loopback).
 OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=["civitai.com",
                                                                      "image.civitai.com"])
 OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=False)
 DOWNLOAD_CONCURRENCY = env.int("DOWNLOAD_CONCURRENCY", default=2)
+DOWNLOAD_REQUEUE_SECONDS = env.float("DOWNLOAD_REQUEUE_SECONDS", default=2.0)
 DOWNLOAD_PATH_TEMPLATE = env("DOWNLOAD_PATH_TEMPLATE", default="{base_model}/{first_tag}")
 # A real checkpoint to serve instead of the demo (a diffusers folder). When set, `make run`
 # creates a "default" profile for it and skips building the demo model.
