@@ -1,0 +1,202 @@
+"""Serializers of the LoRA library API. Paths are always relative to their root."""
+
+from __future__ import annotations
+
+import os
+
+from rest_framework import serializers
+
+from ..models import LibraryRoot, LoraModel, TrashEntry
+from ..sidecars import sidecar_paths
+
+CIVITAI_MODEL_URL = "https://civitai.com/models/{model}?modelVersionId={version}"
+
+
+class RootRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LibraryRoot
+        fields = ["id", "name"]
+
+
+class LoraSerializer(serializers.ModelSerializer):
+    """One LoRA in a list. ``size`` in bytes; ``preview_url`` null without a preview;
+    ``civitai_url`` null unless the Civitai model and version are known."""
+
+    root = RootRefSerializer(read_only=True)
+    autov2 = serializers.CharField(read_only=True)
+    preview_url = serializers.SerializerMethodField()
+    civitai_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LoraModel
+        fields = ["id", "name", "file_name", "relative_path", "folder", "root", "size",
+                  "base_model", "trigger_words", "tags", "nsfw_level", "preview_url", "favorite",
+                  "excluded", "status", "sha256", "autov2", "autov3", "network_module",
+                  "network_rank", "network_alpha", "preferred_weight", "notes", "usage_tips",
+                  "civitai_model_id", "civitai_version_id", "civitai_url", "created_at",
+                  "updated_at", "scan_error"]
+        read_only_fields = fields
+
+    def to_representation(self, instance):
+        """Plain dict building (a list page is 100 of these; ~5x faster than field by field),
+        same output as the declared fields."""
+        if type(self) is not LoraSerializer:
+            return super().to_representation(instance)
+        o = instance
+        data = {name: getattr(o, name) for name in _PLAIN}
+        data["root"] = {"id": o.root_id, "name": o.root.name}
+        data["autov2"] = o.sha256[:10]
+        data["preview_url"] = self.get_preview_url(o)
+        data["civitai_url"] = self.get_civitai_url(o)
+        data["created_at"] = _iso(o.created_at)
+        data["updated_at"] = _iso(o.updated_at)
+        return {name: data[name] for name in self.Meta.fields}
+
+    def get_preview_url(self, obj) -> str | None:
+        return f"/api/loras/{obj.pk}/preview/" if obj.preview else None
+
+    def get_civitai_url(self, obj) -> str | None:
+        if obj.civitai_model_id and obj.civitai_version_id:
+            return CIVITAI_MODEL_URL.format(model=obj.civitai_model_id,
+                                            version=obj.civitai_version_id)
+        return None
+
+
+_PLAIN = [f for f in LoraSerializer.Meta.fields if f not in (
+    "root", "autov2", "preview_url", "civitai_url", "created_at", "updated_at")]
+_datetime_field = serializers.DateTimeField()
+
+
+def _iso(value):
+    return _datetime_field.to_representation(value) if value else None
+
+
+class LoraDetailSerializer(LoraSerializer):
+    """One LoRA with its header metadata, Civitai JSON, license flags and the sidecar file
+    names present next to it on disk."""
+
+    sidecars = serializers.SerializerMethodField()
+
+    class Meta(LoraSerializer.Meta):
+        fields = [*LoraSerializer.Meta.fields, "header_metadata", "civitai", "license_flags",
+                  "last_checked_at", "sidecars"]
+        read_only_fields = fields
+
+    def get_sidecars(self, obj) -> list[str]:
+        if obj.status != LoraModel.Status.PRESENT:
+            return []
+        return [os.path.basename(p) for p in sidecar_paths(obj.abs_path)]
+
+
+def _string_list(value, field: str) -> list[str]:
+    if not isinstance(value, list):
+        raise serializers.ValidationError("Expected a list of strings.")
+    out = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise serializers.ValidationError("Items must be non-empty strings.")
+        if len(item.strip()) > 100:
+            raise serializers.ValidationError("Items are at most 100 characters.")
+        if item.strip() not in out:
+            out.append(item.strip())
+    return out
+
+
+class LoraPatchSerializer(serializers.Serializer):
+    """Writable fields of ``PATCH /api/loras/<id>/``."""
+
+    tags = serializers.JSONField(required=False)
+    trigger_words = serializers.JSONField(required=False)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+    usage_tips = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    preferred_weight = serializers.FloatField(required=False, allow_null=True, min_value=-10,
+                                              max_value=10)
+    favorite = serializers.BooleanField(required=False)
+    nsfw_level = serializers.IntegerField(required=False, min_value=0, max_value=32)
+
+    def validate_tags(self, value):
+        return _string_list(value, "tags")
+
+    def validate_trigger_words(self, value):
+        return _string_list(value, "trigger_words")
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This field cannot be changed."] for name in sorted(unknown)})
+        return attrs
+
+
+class RenameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+
+
+class MoveSerializer(serializers.Serializer):
+    folder = serializers.CharField(allow_blank=True, max_length=2000, trim_whitespace=False)
+    root = serializers.PrimaryKeyRelatedField(queryset=LibraryRoot.objects.all(), required=False,
+                                              allow_null=True)
+
+
+class BulkIdsSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
+                                max_length=1000)
+
+
+class BulkMoveSerializer(BulkIdsSerializer, MoveSerializer):
+    pass
+
+
+class ExcludeSerializer(serializers.Serializer):
+    excluded = serializers.BooleanField()
+
+
+class PreviewUrlSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2000)
+
+
+class OrganizeSerializer(serializers.Serializer):
+    template = serializers.CharField(required=False, allow_blank=False, max_length=500)
+
+
+class TrashEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrashEntry
+        fields = ["id", "original_relative_path", "trash_path", "sidecars", "deleted_at",
+                  "restored_at"]
+
+
+class BulkResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    ok = serializers.BooleanField()
+    code = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
+
+
+class LibraryRootSerializer(serializers.ModelSerializer):
+    """A library root. ``path`` (absolute, on the server) is shown to staff only; it must be an
+    existing absolute directory."""
+
+    lora_count = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = LibraryRoot
+        fields = ["id", "name", "path", "enabled", "created_at", "lora_count"]
+        read_only_fields = ["id", "created_at", "lora_count"]
+
+    def validate_path(self, value: str) -> str:
+        if "\x00" in value or not os.path.isabs(value):
+            raise serializers.ValidationError("The path must be absolute.")
+        value = os.path.normpath(value)
+        if not os.path.isdir(value):
+            raise serializers.ValidationError("The path must be an existing directory.")
+        return value
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not (request and request.user and request.user.is_staff):
+            data.pop("path", None)
+        if not data.get("name"):
+            data["name"] = os.path.basename(instance.path) or str(instance.pk)
+        return data

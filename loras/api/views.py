@@ -1,0 +1,265 @@
+"""The LoRA library API: ``/api/loras/`` and ``/api/library-roots/``.
+
+Permissions: every endpoint needs an authenticated user (the library is shared: any
+authenticated user may patch, rename, move, trash, restore and organize); creating, changing
+and deleting library roots needs staff.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+
+from django.db.models import Count, Q
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from core.exceptions import ApplicationError
+from jobs.api.serializers import JobSerializer
+
+from .. import selectors
+from ..filters import LoraFilter
+from ..models import LibraryRoot, LoraModel
+from ..services_library import (
+    lora_bulk_move,
+    lora_bulk_trash,
+    lora_move,
+    lora_preview_file,
+    lora_preview_from_url,
+    lora_preview_upload,
+    lora_rename,
+    lora_restore,
+    lora_set_excluded,
+    lora_trash,
+    lora_update,
+)
+from ..services_organize import organize_plan, organize_start
+from .serializers import (
+    BulkIdsSerializer,
+    BulkMoveSerializer,
+    BulkResultSerializer,
+    ExcludeSerializer,
+    LibraryRootSerializer,
+    LoraDetailSerializer,
+    LoraPatchSerializer,
+    LoraSerializer,
+    MoveSerializer,
+    OrganizeSerializer,
+    PreviewUrlSerializer,
+    RenameSerializer,
+    TrashEntrySerializer,
+)
+
+
+class LoraPagination(PageNumberPagination):
+    """50 per page by default, ``?page_size=`` up to 100."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _valid(serializer_class, data, **kwargs):
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _truthy(value) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The LoRA library: list (filters in ``loras.filters``), detail, patch, trash, and the
+    library actions. Trashed LoRAs are never listed; ``restore`` reaches them."""
+
+    serializer_class = LoraSerializer
+    pagination_class = LoraPagination
+    filterset_class = LoraFilter
+    lookup_value_regex = r"\d+"
+    queryset = LoraModel.objects.none()
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        qs = selectors.lora_queryset()
+        return qs.defer(*selectors.LIST_DEFERRED) if self.action == "list" else qs
+
+    def get_serializer_class(self):
+        return LoraDetailSerializer if self.action == "retrieve" else LoraSerializer
+
+    def get_object(self):
+        return selectors.lora_get(pk=self.kwargs["pk"])
+
+    @extend_schema(request=LoraPatchSerializer, responses=LoraDetailSerializer)
+    def partial_update(self, request, pk=None):
+        """Change tags, notes, trigger words, preferred weight, favorite, NSFW level, tips."""
+        lora = self.get_object()
+        data = _valid(LoraPatchSerializer, request.data)
+        lora = lora_update(lora=lora, data=data)
+        return Response(LoraDetailSerializer(lora, context={"request": request}).data)
+
+    @extend_schema(request=None, responses={200: TrashEntrySerializer})
+    def destroy(self, request, pk=None):
+        """Move the file and its sidecars to the trash (restorable)."""
+        entry = lora_trash(lora=self.get_object())
+        return Response({"id": entry.lora_id, "status": LoraModel.Status.TRASHED,
+                         "trash_entry": TrashEntrySerializer(entry).data})
+
+    @extend_schema(request=None, responses=LoraDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        """Bring a trashed LoRA's file and sidecars back to their original paths."""
+        lora = lora_restore(lora=selectors.lora_get(pk=pk, include_trashed=True))
+        return Response(LoraDetailSerializer(lora, context={"request": request}).data)
+
+    @extend_schema(request=RenameSerializer, responses=LoraDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def rename(self, request, pk=None):
+        """Rename the file (new stem) and every sidecar together."""
+        lora = self.get_object()
+        lora = lora_rename(lora=lora, name=_valid(RenameSerializer, request.data)["name"])
+        return Response(LoraDetailSerializer(lora, context={"request": request}).data)
+
+    @extend_schema(request=MoveSerializer, responses=LoraDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None):
+        """Move the file and its sidecars into ``folder`` (of ``root``, default its own)."""
+        lora = self.get_object()
+        data = _valid(MoveSerializer, request.data)
+        lora = lora_move(lora=lora, folder=data["folder"], root=data.get("root"))
+        return Response(LoraDetailSerializer(lora, context={"request": request}).data)
+
+    @extend_schema(request=BulkMoveSerializer, responses=BulkResultSerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="bulk-move")
+    def bulk_move(self, request):
+        """Move several LoRAs; ``{results: [{id, ok, code?, message?}]}``."""
+        data = _valid(BulkMoveSerializer, request.data)
+        results = lora_bulk_move(ids=data["ids"], folder=data["folder"], root=data.get("root"))
+        return Response({"results": results})
+
+    @extend_schema(request=BulkIdsSerializer, responses=BulkResultSerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="bulk-delete")
+    def bulk_delete(self, request):
+        """Trash several LoRAs; ``{results: [{id, ok, code?, message?}]}``."""
+        data = _valid(BulkIdsSerializer, request.data)
+        return Response({"results": lora_bulk_trash(ids=data["ids"])})
+
+    @extend_schema(request=ExcludeSerializer, responses=LoraDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def exclude(self, request, pk=None):
+        """Exclude from lists and auto-organize (``{excluded: true}``) or include again."""
+        lora = lora_set_excluded(lora=self.get_object(),
+                                 excluded=_valid(ExcludeSerializer, request.data)["excluded"])
+        return Response(LoraDetailSerializer(lora, context={"request": request}).data)
+
+    @extend_schema(methods=["GET"], request=None, responses={(200, "image/*"): bytes})
+    @extend_schema(methods=["POST"], request=PreviewUrlSerializer, responses=LoraDetailSerializer)
+    @action(detail=True, methods=["get", "post"])
+    def preview(self, request, pk=None):
+        """GET: the preview image. POST: replace it with an uploaded ``file`` (multipart) or
+        the image at ``{url}`` (allowed hosts only)."""
+        lora = self.get_object()
+        if request.method == "GET":
+            path = lora_preview_file(lora=lora)
+            content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            return FileResponse(open(path, "rb"), content_type=content_type)
+        upload = request.FILES.get("file")
+        if upload is not None:
+            lora = lora_preview_upload(lora=lora, upload=upload)
+        elif request.data.get("url"):
+            lora = lora_preview_from_url(lora=lora,
+                                         url=_valid(PreviewUrlSerializer, request.data)["url"])
+        else:
+            raise ApplicationError("invalid", "Send a multipart 'file' or a JSON 'url'.",
+                                   fields={"file": ["Required (or 'url')."]})
+        return Response(LoraDetailSerializer(lora, context={"request": request}).data)
+
+    def _grouped(self, groups, key):
+        return Response([{key: g[key], "loras": LoraSerializer(
+            g["loras"], many=True, context={"request": self.request}).data} for g in groups])
+
+    @action(detail=False, methods=["get"])
+    def duplicates(self, request):
+        """Groups of LoRAs sharing a sha256: ``[{sha256, loras: [...]}]``."""
+        return self._grouped(selectors.lora_duplicates(), "sha256")
+
+    @action(detail=False, methods=["get"], url_path="filename-conflicts")
+    def filename_conflicts(self, request):
+        """Groups of LoRAs sharing a name across folders/roots: ``[{name, loras: [...]}]``."""
+        return self._grouped(selectors.lora_filename_conflicts(), "name")
+
+    @extend_schema(parameters=[OpenApiParameter("limit", int, description="default 20, ≤ 500")])
+    @action(detail=False, methods=["get"], url_path="top-tags")
+    def top_tags(self, request):
+        """``[{tag, count}]``, most used first."""
+        try:
+            limit = min(max(int(request.query_params.get("limit", 20)), 1), 500)
+        except ValueError:
+            raise ApplicationError("invalid", "limit: an integer.",
+                                   fields={"limit": ["An integer."]}) from None
+        return Response(selectors.lora_top_tags(limit=limit))
+
+    @action(detail=False, methods=["get"])
+    def folders(self, request):
+        """``[{root: {id, name}, folders: [{path, count}]}]`` (counts include sub-folders)."""
+        return Response([{"root": {"id": t["root"].pk, "name": t["root"].name},
+                          "folders": t["folders"]} for t in selectors.lora_folders()])
+
+    @action(detail=False, methods=["get"], url_path="base-models")
+    def base_models(self, request):
+        """``[{base_model, count}]``."""
+        return Response(selectors.lora_base_models())
+
+    @extend_schema(request=OrganizeSerializer,
+                   parameters=[OpenApiParameter("dry_run", bool)],
+                   responses={200: dict, 202: JobSerializer})
+    @action(detail=False, methods=["post"], url_path="auto-organize")
+    def auto_organize(self, request):
+        """``?dry_run=1``: the plan ``{moves, conflicts}`` (nothing changes); otherwise 202 with
+        a ``lora_organize`` Job (409 ``organize_running`` when one runs)."""
+        template = _valid(OrganizeSerializer, request.data).get("template")
+        if _truthy(request.query_params.get("dry_run", "")):
+            return Response(organize_plan(template=template))
+        job = organize_start(user=request.user, template=template)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class IsStaffOrReadOnly(permissions.BasePermission):
+    """Reads for authenticated users; writes for staff."""
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in permissions.SAFE_METHODS or request.user.is_staff
+
+
+class LibraryRootViewSet(viewsets.ModelViewSet):
+    """Library roots: folders of LoRA files. Staff create, change and delete them; a root that
+    still holds LoRAs cannot be deleted (409 ``root_in_use``)."""
+
+    serializer_class = LibraryRootSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    pagination_class = None
+
+    def get_queryset(self):
+        return LibraryRoot.objects.annotate(
+            lora_count=Count("loras", filter=~Q(loras__status=LoraModel.Status.TRASHED)))
+
+    def perform_update(self, serializer):
+        instance = serializer.instance
+        new_path = serializer.validated_data.get("path", instance.path)
+        if new_path != instance.path and instance.loras.exists():
+            raise ApplicationError("root_in_use", "The root has LoRAs; its path cannot change "
+                                   "(add a new root and move them).", status=409)
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        if instance.loras.exists() or instance.trash_entries.exists() or \
+                instance.downloads.exists():
+            raise ApplicationError("root_in_use", "The root still has LoRAs (or trash entries or "
+                                   "downloads); move or delete them first.", status=409)
+        instance.delete()

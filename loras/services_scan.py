@@ -1,0 +1,540 @@
+"""The library scan: walk every root, hash what changed, read headers, adopt sidecars.
+
+Incremental: a row whose (size, mtime, inode) matches the file is not re-read. Changed and new
+files are hashed once each (``loras.hashing.file_hashes``: SHA-256 + AutoV3 in one pass) by a
+thread pool of ``LORA_SCAN_WORKERS``; the database is written from the calling thread only.
+A new path whose SHA-256 equals a missing row is that row, moved: the row follows the file and
+keeps its user data. Vanished files are marked missing, never deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import sys
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.exceptions import ApplicationError
+from jobs.models import Job
+from jobs.progress import ProgressReporter
+from jobs.services import job_create, job_fail, job_mark_canceled, job_save, job_start, job_succeed
+
+from .adopt import sidecars_adopt
+from .hashing import FileHashes, file_hashes
+from .metadata import (
+    HeaderError,
+    LoraInfo,
+    alpha_from_tensors,
+    header_info,
+    header_read,
+    trigger_words_from_metadata,
+)
+from .models import LibraryRoot, LoraModel
+from .services import library_roots_sync
+from .sidecars import INFO_SUFFIXES, PREVIEW_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "lora_scan"
+HEAD_BYTES = 1024 * 1024  # first bytes kept by the hasher so most headers need no second read
+REPORT_LIST_MAX = 1000  # entries kept per list in a scan report
+ProgressCallback = Callable[[int, int, str], None]  # (files done, files total, current path)
+
+
+@dataclass
+class FoundFile:
+    """A ``.safetensors`` file met by the walk; ``relative`` is '/'-separated inside ``root``."""
+
+    root: LibraryRoot
+    relative: str
+    path: str
+    size: int  # bytes
+    mtime: float  # seconds since the epoch
+    inode: int
+    has_info: bool  # a .civitai.info / .metadata.json sidecar is next to it
+    has_preview: bool
+    sidecar_mtime: float = 0.0  # newest mtime of its sidecars (seconds; 0 without any)
+
+
+@dataclass
+class Walk:
+    files: list[FoundFile]
+    loops: list[dict]  # {"root", "path", "target"}: a folder already visited (symlink loop)
+    unreadable: list[dict]  # {"root", "path", "error"}
+
+
+def library_walk(*, root: LibraryRoot) -> Walk:
+    """Every ``*.safetensors`` file (any case) under ``root``, following folder symlinks.
+
+    A folder whose (st_dev, st_ino) was already visited is reported in ``loops`` and not entered
+    again (a symlink loop, or a second path to the same folder); folders that cannot be listed
+    go to ``unreadable``. Hidden folders (name starting with '.') are skipped. Never raises for
+    file-system errors.
+    """
+    result = Walk(files=[], loops=[], unreadable=[])
+    try:
+        st = os.stat(root.path)
+    except OSError as exc:
+        result.unreadable.append({"root": root.pk, "path": "", "error": exc.strerror or str(exc)})
+        return result
+    visited = {(st.st_dev, st.st_ino)}
+    stack = [(root.path, "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            result.unreadable.append({"root": root.pk, "path": rel,
+                                      "error": exc.strerror or str(exc)})
+            continue
+        names = {entry.name for entry in entries}
+        subfolders = []
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                child.encode("utf-8")
+            except UnicodeEncodeError:  # a name that is not UTF-8 cannot be stored or shown
+                result.unreadable.append({
+                    "root": root.pk, "path": child.encode("utf-8", "replace").decode(),
+                    "error": "File name is not valid UTF-8."})
+                continue
+            try:
+                if entry.is_dir():
+                    if entry.name.startswith("."):
+                        continue
+                    est = entry.stat()
+                    key = (est.st_dev, est.st_ino)
+                    if key in visited:
+                        result.loops.append({"root": root.pk, "path": child,
+                                             "target": _link_target(entry.path)})
+                        continue
+                    visited.add(key)
+                    subfolders.append((entry.path, child))
+                elif entry.name.lower().endswith(".safetensors") and entry.is_file():
+                    est = entry.stat()
+                    stem = entry.name[:-len(".safetensors")]
+                    infos = [stem + s for s in INFO_SUFFIXES if stem + s in names]
+                    previews = [stem + s for s in PREVIEW_SUFFIXES if stem + s in names]
+                    result.files.append(FoundFile(
+                        root=root, relative=child, path=entry.path, size=est.st_size,
+                        mtime=est.st_mtime, inode=est.st_ino, has_info=bool(infos),
+                        has_preview=bool(previews),
+                        sidecar_mtime=_newest_mtime(folder, infos + previews)))
+            except OSError as exc:
+                result.unreadable.append({"root": root.pk, "path": child,
+                                          "error": exc.strerror or str(exc)})
+        stack.extend(reversed(subfolders))
+    return result
+
+
+def _newest_mtime(folder: str, names: list[str]) -> float:
+    newest = 0.0
+    for name in names:
+        try:
+            newest = max(newest, os.stat(os.path.join(folder, name)).st_mtime)
+        except OSError:
+            pass
+    return newest
+
+
+def _link_target(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def _hash_one(found: FoundFile, chunk_bytes: int) -> tuple[FoundFile, FileHashes | None, str]:
+    """Runs in a pool thread: hashes, or the read error."""
+    try:
+        return found, file_hashes(found.path, chunk_bytes=chunk_bytes, keep_head=HEAD_BYTES), ""
+    except OSError as exc:
+        return found, None, f"Cannot read the file: {exc.strerror or exc}."
+
+
+def _header(found: FoundFile, hashes: FileHashes) -> tuple[LoraInfo | None, str]:
+    """(info, error) of the header; the file is only reopened for headers over HEAD_BYTES."""
+    try:
+        header = header_read(found.path, head=hashes.head)
+    except HeaderError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"Cannot read the header: {exc.strerror or exc}."
+    n = int.from_bytes(hashes.head[:8], "little") if len(hashes.head) >= 8 else 0
+    info = header_info(header, data_bytes=hashes.size - 8 - n)
+    if info.network_alpha is None and not info.problem:
+        try:
+            info.network_alpha = alpha_from_tensors(header, path=found.path, head=hashes.head)
+        except (OSError, ValueError, struct.error):
+            pass
+    return info, info.problem
+
+
+def _apply_adopted(lora: LoraModel, adopted: dict, *, header_words: list[str]) -> None:
+    """Merge sidecar values into ``lora`` without overwriting what the user or Civitai set:
+    Civitai ids/JSON, tags, notes, tips, weight and preview only fill blanks; Civitai's base
+    model and trigger words replace header guesses (not values a Civitai lookup already set)."""
+    had_civitai = bool(lora.civitai_version_id)
+    if not had_civitai and adopted.get("civitai_version_id"):
+        lora.civitai_version_id = adopted["civitai_version_id"]
+        lora.civitai_model_id = adopted.get("civitai_model_id")
+        lora.civitai = adopted.get("civitai") or {}
+    if adopted.get("base_model") and (not had_civitai or not lora.base_model):
+        lora.base_model = adopted["base_model"]
+    if adopted.get("trigger_words") and (not lora.trigger_words
+                                         or lora.trigger_words == header_words):
+        lora.trigger_words = adopted["trigger_words"]
+    for name in ("tags", "notes", "usage_tips"):
+        if adopted.get(name) and not getattr(lora, name):
+            setattr(lora, name, adopted[name])
+    if adopted.get("nsfw_level") and not lora.nsfw_level:
+        lora.nsfw_level = adopted["nsfw_level"]
+    if adopted.get("preferred_weight") is not None and lora.preferred_weight is None:
+        lora.preferred_weight = adopted["preferred_weight"]
+    if adopted.get("favorite"):
+        lora.favorite = True
+    if adopted.get("preview") and (not lora.preview or not os.path.isfile(
+            os.path.join(lora.root.path, *lora.preview.split("/")))):
+        lora.preview = adopted["preview"]
+
+
+def _apply_file(lora: LoraModel, found: FoundFile, hashes: FileHashes | None,
+                info: LoraInfo | None, error: str) -> None:
+    """Write what the file itself says into ``lora`` (location, stat, hashes, header)."""
+    folder, _, file_name = found.relative.rpartition("/")
+    lora.root = found.root
+    lora.relative_path = found.relative
+    lora.folder = folder
+    lora.file_name = file_name
+    lora.status = LoraModel.Status.PRESENT
+    lora.missing_since = None
+    lora.size, lora.mtime, lora.inode = found.size, found.mtime, found.inode
+    if hashes is not None:
+        lora.sha256, lora.autov3 = hashes.sha256, hashes.autov3
+    lora.scan_error = error[:5000]
+    if lora.preview and not os.path.isfile(os.path.join(found.root.path,
+                                                        *lora.preview.split("/"))):
+        lora.preview = ""  # a moved file whose preview stayed behind, or was deleted
+    if info is not None:
+        lora.header_metadata = info.metadata
+        lora.network_module = info.network_module
+        lora.network_rank = info.network_rank
+        lora.network_alpha = info.network_alpha
+        if info.base_model and not lora.civitai_version_id:
+            lora.base_model = info.base_model[:50]
+        if info.trigger_words and not lora.trigger_words:
+            lora.trigger_words = info.trigger_words
+
+
+class _Report:
+    """The scan report (``job.result``); paths are relative to their root, with its id."""
+
+    def __init__(self, roots: list[LibraryRoot]):
+        self.data = {"roots": [{"id": r.pk, "name": r.name} for r in roots], "files_seen": 0,
+                     "new": 0, "updated": 0, "unchanged": 0, "moved": 0, "missing": 0,
+                     "reappeared": 0, "errors": [], "errors_total": 0, "loops": [],
+                     "unreadable": [], "canceled": False, "seconds": 0.0}
+
+    def error(self, found_or_root, path: str, message: str) -> None:
+        self.data["errors_total"] += 1
+        if len(self.data["errors"]) < REPORT_LIST_MAX:
+            root_id = getattr(found_or_root, "pk", found_or_root)
+            self.data["errors"].append({"root": root_id, "path": path, "error": message})
+
+    def extend(self, key: str, items: list[dict]) -> None:
+        room = REPORT_LIST_MAX - len(self.data[key])
+        self.data[key].extend(items[:max(room, 0)])
+
+
+class _MissingIndex:
+    """Missing rows by SHA-256 (loaded once per scan): where a new path may have moved from."""
+
+    def __init__(self):
+        self.by_hash: dict[str, list[tuple]] = {}
+        for pk, sha, name, since in (LoraModel.objects.filter(status=LoraModel.Status.MISSING)
+                                     .exclude(sha256="")
+                                     .values_list("id", "sha256", "file_name", "missing_since")
+                                     .order_by("-missing_since", "-id").iterator()):
+            self.by_hash.setdefault(sha, []).append((pk, name))
+
+    def claim(self, sha256: str, file_name: str) -> LoraModel | None:
+        """The missing row with this SHA-256 (same file name first, then the latest missing),
+        taken out of the index so no second file claims it."""
+        rows = self.by_hash.get(sha256)
+        if not rows:
+            return None
+        pick = next((r for r in rows if r[1] == file_name), rows[0])
+        rows.remove(pick)
+        return (LoraModel.objects.select_related("root")
+                .filter(pk=pick[0], status=LoraModel.Status.MISSING).first())
+
+
+class _Batch:
+    """Groups row writes into transactions of at most ``size`` rows or ``seconds`` (SQLite
+    commits are the cost of a first scan of many small files)."""
+
+    def __init__(self, *, size: int = 200, seconds: float = 0.5):
+        self.size, self.seconds = size, seconds
+        self._atomic = None
+        self._count = 0
+        self._started = 0.0
+
+    def open(self) -> None:
+        if self._atomic is None:
+            self._atomic = transaction.atomic()
+            self._atomic.__enter__()
+            self._count, self._started = 0, time.monotonic()
+
+    def wrote(self) -> None:
+        self._count += 1
+        if self._count >= self.size or time.monotonic() - self._started >= self.seconds:
+            self.close()
+
+    def close(self, exc_info=(None, None, None)) -> None:
+        if self._atomic is not None:
+            atomic, self._atomic = self._atomic, None
+            atomic.__exit__(*exc_info)
+
+
+def library_scan(*, job: Job | None = None, reporter: ProgressReporter | None = None,
+                 roots: list[LibraryRoot] | None = None, workers: int | None = None,
+                 progress: ProgressCallback | None = None) -> dict:
+    """Scan ``roots`` (default: every enabled LibraryRoot, after ``library_roots_sync()``).
+
+    Args:
+        job: the running scan job, if any (only used for its ``reporter``).
+        reporter: gets ``step(files done, files total, relative path)``; its ``should_cancel()``
+            is checked between files (a canceled scan keeps what it wrote; report
+            ``canceled: true``).
+        workers: hashing threads (default ``settings.LORA_SCAN_WORKERS``).
+        progress: optional ``callable(done, total, relative_path)`` (the CLI progress bar).
+
+    Returns:
+        ``{"roots": [{id, name}], "files_seen", "new", "updated", "unchanged", "moved",
+        "missing", "reappeared", "errors": [{root, path, error}], "errors_total", "loops":
+        [{root, path, target}], "unreadable": [{root, path, error}], "canceled", "seconds"}``.
+        Per-file problems (bad header, unreadable file, bad sidecar) are in ``errors`` and on
+        the row's ``scan_error``; they never stop the scan.
+    """
+    started = time.monotonic()
+    if reporter is None and job is not None:
+        reporter = ProgressReporter(job)
+    if roots is None:
+        library_roots_sync()
+        roots = list(LibraryRoot.objects.filter(enabled=True))
+    workers = max(1, workers or settings.LORA_SCAN_WORKERS)
+    report = _Report(roots)
+
+    # 1. Walk every root.
+    found: list[FoundFile] = []
+    blind: dict[int, list[str]] = {}  # root id -> folders we could not list
+    for root in roots:
+        walk = library_walk(root=root)
+        found.extend(walk.files)
+        report.extend("loops", walk.loops)
+        report.extend("unreadable", walk.unreadable)
+        blind[root.pk] = [u["path"] for u in walk.unreadable]
+    report.data["files_seen"] = len(found)
+
+    # 2. Compare with the rows: unchanged, reappeared, to re-read.
+    fields = ("id", "root_id", "relative_path", "status", "size", "mtime", "inode",
+              "updated_at", "sha256")
+    rows = {(r[1], r[2]): r for r in LoraModel.objects.filter(
+        root__in=roots, status__in=[LoraModel.Status.PRESENT, LoraModel.Status.MISSING],
+    ).values_list(*fields).iterator(chunk_size=5000)}
+    todo: list[tuple[FoundFile, int | None]] = []
+    reappeared, readopt = [], []
+    for item in found:
+        row = rows.pop((item.root.pk, item.relative), None)
+        # Unchanged: same (size, mtime, inode), and hashed before (a read error is retried).
+        if row and (row[4], row[5], row[6]) == (item.size, item.mtime, item.inode) and row[8]:
+            report.data["unchanged"] += 1
+            if row[3] == LoraModel.Status.MISSING:
+                reappeared.append(row[0])
+            if item.sidecar_mtime > row[7].timestamp():  # a sidecar came or changed since
+                readopt.append((item, row[0]))
+        else:
+            todo.append((item, row[0] if row else None))
+    now = timezone.now()
+    for chunk in _chunks(reappeared):
+        LoraModel.objects.filter(pk__in=chunk).update(status=LoraModel.Status.PRESENT,
+                                                      missing_since=None, updated_at=now)
+    report.data["reappeared"] = len(reappeared)
+    for item, pk in readopt:
+        _readopt(item, pk, report)
+
+    # 3. Rows whose file vanished become missing (not under folders we could not list).
+    vanished = [r[0] for (root_id, rel), r in rows.items()
+                if r[3] == LoraModel.Status.PRESENT and not _under(rel, blind.get(root_id, []))]
+    for chunk in _chunks(vanished):
+        LoraModel.objects.filter(pk__in=chunk).update(status=LoraModel.Status.MISSING,
+                                                      missing_since=now, updated_at=now)
+    moved_ids: set[int] = set()
+    missing_index = _MissingIndex()
+
+    # 4. Hash and read what changed, in parallel; write from this thread, in batches.
+    total, done = len(found), report.data["unchanged"]
+    if reporter:
+        reporter.step(done, total, f"{done} unchanged, {len(todo)} to read")
+    if progress:
+        progress(done, total, "")
+    chunk_bytes = settings.LORA_HASH_CHUNK_BYTES
+    row_ids = {id(item): pk for item, pk in todo}
+    pending_items = iter(todo)
+    batch = _Batch()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lora-hash") as pool:
+        running = set()
+
+        def submit_more():
+            while len(running) < workers * 2:
+                nxt = next(pending_items, None)
+                if nxt is None:
+                    return
+                running.add(pool.submit(_hash_one, nxt[0], chunk_bytes))
+
+        submit_more()
+        try:
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.discard(future)
+                    item, hashes, error = future.result()
+                    batch.open()
+                    outcome, pk = _record(item, row_ids[id(item)], hashes, error, report,
+                                          missing_index)
+                    if outcome == "moved":
+                        moved_ids.add(pk)
+                    done += 1
+                    if reporter:
+                        reporter.step(done, total, item.relative)
+                    batch.wrote()
+                    if progress:
+                        progress(done, total, item.relative)
+                if reporter and reporter.should_cancel():
+                    report.data["canceled"] = True
+                    for future in running:
+                        future.cancel()
+                    break
+                submit_more()
+        except BaseException:
+            batch.close(sys.exc_info())
+            raise
+        batch.close()
+    report.data["missing"] = len(set(vanished) - moved_ids)
+    report.data["seconds"] = round(time.monotonic() - started, 3)
+    return report.data
+
+
+def _chunks(ids: list[int], size: int = 500):
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+def _under(rel: str, folders: list[str]) -> bool:
+    return any(f == "" or rel == f or rel.startswith(f + "/") for f in folders)
+
+
+def _readopt(item: FoundFile, pk: int, report: _Report) -> None:
+    """An unchanged file got a sidecar since the last scan: adopt it (no re-hash)."""
+    lora = LoraModel.objects.select_related("root").get(pk=pk)
+    adopted, problems = sidecars_adopt(path=item.path, root_path=item.root.path)
+    for problem in problems:
+        report.error(item.root, item.relative, problem)
+    _apply_adopted(lora, adopted,
+                   header_words=trigger_words_from_metadata(lora.header_metadata))
+    lora.save()
+
+
+def _record(item: FoundFile, pk: int | None, hashes: FileHashes | None, error: str,
+            report: _Report, missing: _MissingIndex) -> tuple[str, int]:
+    """Write one re-read file; returns ("new" | "updated" | "moved", row id), counted in
+    ``report``."""
+    info = None
+    if hashes is not None and not error:
+        if hashes.size == 0:
+            error = "Empty file (0 bytes)."
+        else:
+            info, error = _header(item, hashes)
+    outcome = "updated"
+    lora = LoraModel.objects.select_related("root").filter(pk=pk).first() if pk else None
+    if lora is None:  # new (or its row was deleted since the walk)
+        lora = missing.claim(hashes.sha256, os.path.basename(item.path)) if hashes else None
+        outcome = "moved" if lora else "new"
+        if lora is None:
+            lora = LoraModel(root=item.root)
+        lora.name = os.path.basename(item.relative)[:-len(".safetensors")][:255]
+    _apply_file(lora, item, hashes, info, error)
+    problems = []
+    if item.has_info or item.has_preview:  # the walk saw the folder's names
+        adopted, problems = sidecars_adopt(path=item.path, root_path=item.root.path)
+        _apply_adopted(lora, adopted, header_words=info.trigger_words if info else [])
+    try:
+        with transaction.atomic():
+            lora.save()
+    except IntegrityError as exc:  # another operation took this path meanwhile
+        report.error(item.root, item.relative, f"Not recorded: {exc}")
+        return "error", 0
+    report.data[outcome] += 1
+    if error:
+        report.error(item.root, item.relative, error)
+    for problem in problems:
+        report.error(item.root, item.relative, problem)
+    return outcome, lora.pk
+
+
+def library_scan_start(*, user) -> Job:
+    """Create a queued ``lora_scan`` Job and enqueue ``loras.lora_scan`` on queue "io" after
+    commit.
+
+    Raises:
+        ApplicationError: 409 ``scan_running`` when a scan job is already queued or running.
+    """
+    with transaction.atomic():
+        busy = (Job.objects.select_for_update()
+                .filter(kind=JOB_KIND, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]))
+        if busy.exists():
+            raise ApplicationError("scan_running", "A library scan is already running.",
+                                   status=409)
+        job = job_create(kind=JOB_KIND, user=user, message="Waiting to scan the library.",
+                         celery_task_id=str(uuid.uuid4()))
+        from .tasks_scan import lora_scan
+
+        transaction.on_commit(lambda: lora_scan.apply_async(
+            args=[str(job.pk)], queue="io", task_id=job.celery_task_id))
+    return job
+
+
+def library_scan_run(*, job_id: str) -> Job:
+    """Run the scan job ``job_id`` (called by the task): running -> succeeded with the report
+    as ``result``, canceled (partial report kept), or failed ``scan_failed``. A job canceled
+    while queued is left as it is."""
+    job = Job.objects.get(pk=job_id)
+    if job.is_finished:
+        return job
+    job_start(job=job, message="Scanning the library.")
+    try:
+        report = library_scan(reporter=ProgressReporter(job))
+    except Exception as exc:  # a bug or the database: the job says so, the worker lives on
+        log.exception("library scan %s failed", job_id)
+        return job_fail(job=job, code="scan_failed", message=f"{type(exc).__name__}: {exc}")
+    if report["canceled"]:
+        job.result = report
+        job_save(job=job, fields=["result"])
+        return job_mark_canceled(job=job, message="Scan canceled.")
+    return job_succeed(job=job, result=report, message=_summary(report))
+
+
+def _summary(report: dict) -> str:
+    return (f"{report['files_seen']} files: {report['new']} new, {report['updated']} updated, "
+            f"{report['moved']} moved, {report['missing']} missing, "
+            f"{report['errors_total']} errors in {report['seconds']} s")
