@@ -48,8 +48,13 @@ def anon_client():
 def celery_worker(django_db_setup, django_db_blocker):
     """A real Celery worker (solo pool, in a thread) on the configured broker: the in-memory
     transport, or Redis when REDIS_URL is set. Tests using it need ``transaction=True``."""
-    from jobs.embedded import start_embedded_worker, stop_embedded_worker
+    from config.celery_app import app
+    from jobs.embedded import QUEUES, start_embedded_worker, stop_embedded_worker
 
+    # Tasks left in Redis by an earlier run would run against this run's rows: drop them.
+    with app.connection_for_write() as conn:
+        for queue in QUEUES:
+            conn.default_channel.queue_purge(queue)
     with django_db_blocker.unblock():
         worker = start_embedded_worker(loglevel="ERROR")
         yield worker
