@@ -8,7 +8,6 @@ from django.conf import settings
 
 from core.exceptions import ApplicationError
 
-from .hashing import file_hashes
 from .models import LibraryRoot, LoraModel
 from .paths import relative_to_root
 
@@ -37,26 +36,25 @@ def root_for_path(*, path: str) -> LibraryRoot:
 
 
 def lora_register(*, path: str, name: str | None = None, base_model: str = "") -> LoraModel:
-    """Add (or refresh) the LoRA file at ``path``, hashing it; its folder becomes a root when
-    no library root holds it.
+    """Add (or refresh) the LoRA file at ``path`` as a scan would read it (hashes, header
+    metadata, sidecars); its folder becomes a root when no library root holds it. ``name``
+    overrides the file stem; ``base_model`` fills the base model only when nothing else did.
 
     Raises:
         ApplicationError: 400 ``lora_not_found`` when the file does not exist or is not
-            a ``.safetensors`` file.
+            a ``.safetensors`` file; 400 ``lora_unreadable`` when it cannot be read.
     """
+    from .services_scan import lora_file_record
+
     path = os.path.abspath(path)
     if not os.path.isfile(path) or not path.endswith(".safetensors"):
         raise ApplicationError("lora_not_found", f"No .safetensors file at {path}.")
-    root = root_for_path(path=path)
-    relative = relative_to_root(root.path, path)
-    hashes = file_hashes(path)
-    stat = os.stat(path)
-    folder, _, file_name = relative.rpartition("/")
-    lora, _ = LoraModel.objects.update_or_create(
-        root=root, relative_path=relative, status=LoraModel.Status.PRESENT,
-        defaults={"name": name or os.path.splitext(file_name)[0], "folder": folder,
-                  "file_name": file_name, "sha256": hashes.sha256, "autov3": hashes.autov3,
-                  "size": hashes.size, "mtime": stat.st_mtime, "inode": stat.st_ino,
-                  **({"base_model": base_model} if base_model else {})},
-    )
+    lora = lora_file_record(root=root_for_path(path=path), path=path)
+    changed = []
+    if name and lora.name != name:
+        lora.name, changed = name, [*changed, "name"]
+    if base_model and not lora.base_model:
+        lora.base_model, changed = base_model, [*changed, "base_model"]
+    if changed:
+        lora.save(update_fields=changed)
     return lora

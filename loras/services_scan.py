@@ -492,6 +492,33 @@ def _record(item: FoundFile, pk: int | None, hashes: FileHashes | None, error: s
     return outcome, lora.pk
 
 
+def lora_file_record(*, root: LibraryRoot, path: str) -> LoraModel:
+    """Read one file inside ``root`` exactly as a scan would (hashes, header, sidecars, moved
+    rows) and return its row; used when a file arrives outside a scan (downloads, register).
+
+    Raises:
+        ApplicationError: 400 ``lora_unreadable`` when the row could not be recorded.
+    """
+    from .paths import relative_to_root
+    from .sidecars import preview_path, sidecar_paths
+
+    relative = relative_to_root(root.path, path)
+    st = os.stat(path)
+    found = FoundFile(root=root, relative=relative, path=path, size=st.st_size,
+                      mtime=st.st_mtime, inode=st.st_ino,
+                      has_info=any(p.endswith(INFO_SUFFIXES) for p in sidecar_paths(path)),
+                      has_preview=preview_path(path) is not None)
+    _, hashes, error = _hash_one(found, settings.LORA_HASH_CHUNK_BYTES)
+    pk = (LoraModel.objects.filter(root=root, relative_path=relative)
+          .exclude(status=LoraModel.Status.TRASHED).values_list("pk", flat=True).first())
+    report = _Report([root])
+    _, pk = _record(found, pk, hashes, error, report, _MissingIndex())
+    if not pk:
+        raise ApplicationError("lora_unreadable", report.data["errors"][0]["error"]
+                               if report.data["errors"] else f"Cannot record {relative}.")
+    return LoraModel.objects.select_related("root").get(pk=pk)
+
+
 def library_scan_start(*, user) -> Job:
     """Create a queued ``lora_scan`` Job and enqueue ``loras.lora_scan`` on queue "io" after
     commit.
