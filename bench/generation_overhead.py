@@ -78,6 +78,11 @@ def main():
                ADMIN_PASSWORD="bench-password", PYTHONUNBUFFERED="1")
     if not redis_mode:
         env.pop("DATABASE_URL", None)
+    elif env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        from benchlib import sibling_database_url
+
+        env["DATABASE_URL"] = sibling_database_url(env["DATABASE_URL"], "atelier_bench_overhead",
+                                                   fresh=True)
     os.environ.update(env)
 
     import django

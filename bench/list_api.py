@@ -22,14 +22,13 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import sibling_database_url  # noqa: E402  (bench/ is the script's folder)
 
 BENCH_DB = "atelier_bench"
 QUERIES = {
@@ -75,16 +74,7 @@ def bench_database_url() -> str:
         raise SystemExit("Set DATABASE_URL to a PostgreSQL server, e.g. "
                          "postgres://postgres@127.0.0.1:5432/test (a sibling database "
                          f"{BENCH_DB!r} is used).")
-    parts = urlsplit(url)
-    bench = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-    host, port, user = parts.hostname or "127.0.0.1", str(parts.port or 5432), parts.username
-    env = {**os.environ, **({"PGPASSWORD": parts.password} if parts.password else {})}
-    listed = subprocess.run(["psql", "-h", host, "-p", port, *(["-U", user] if user else []),
-                             "-lqtA"], capture_output=True, text=True, env=env)
-    if BENCH_DB not in {line.split("|")[0] for line in listed.stdout.splitlines()}:
-        subprocess.run(["createdb", "-h", host, "-p", port, *(["-U", user] if user else []),
-                        BENCH_DB], check=True, env=env)
-    return bench
+    return sibling_database_url(url, BENCH_DB)
 
 
 def setup_django(url: str) -> None:
