@@ -8,6 +8,21 @@ import tempfile
 from django.core.files.storage import FileSystemStorage
 
 
+def fsync_dir(path: str) -> None:
+    """fsync the folder ``path`` so a rename or new file in it survives a crash; errors (e.g.
+    a file system that cannot fsync folders) are ignored."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class AtomicFileSystemStorage(FileSystemStorage):
     """``FileSystemStorage`` whose saves go to a temporary file in the target folder, are
     fsynced, then ``os.replace``d into place; a crash mid-write leaves only a ``.tmp`` file
@@ -34,6 +49,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
             else:
                 os.chmod(tmp, 0o644)
             os.replace(tmp, full_path)
+            fsync_dir(directory)
         except BaseException:
             try:
                 os.unlink(tmp)

@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from core.exceptions import ApplicationError
+from core.storage import fsync_dir
 from jobs.models import Job
 from jobs.progress import ProgressReporter
 from jobs.services import job_create, job_fail, job_mark_canceled, job_save, job_start, job_succeed
@@ -241,19 +242,6 @@ def _remove(path: str) -> None:
         pass
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def download_run(*, download_id: int, client: CivitaiClient | None = None) -> Job:
     """Run download ``download_id`` (see the module doc). Never raises: failures end the Job
     (``civitai_login_required``, ``civitai_rate_limited``, ``civitai_unavailable``,
@@ -373,7 +361,7 @@ def _download_stream(*, download: Download, job: Job, target: str, part: str,
         raise ApplicationError("file_exists", f"{download.file_name} appeared in "
                                f"{download.target_folder or 'the root'} meanwhile; the "
                                "download was not kept.", status=409) from None
-    _fsync_dir(os.path.dirname(target))
+    fsync_dir(os.path.dirname(target))
     lora = lora_register(path=target)
     info = job.result or {}
     if info.get("civitai_version"):

@@ -33,6 +33,7 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from core.exceptions import ApplicationError
+from core.storage import fsync_dir
 
 from .models import LibraryRoot, LoraModel, TrashEntry
 from .paths import normalize_relative, resolve_in_root
@@ -44,19 +45,6 @@ NAME_MAX_LENGTH = 200  # characters of a file stem
 
 
 # ----------------------------------------------------------------------------- file moves
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _copy_no_overwrite(src: str, dst: str) -> None:
     """Copy ``src`` to a temporary file next to ``dst``, fsync, link it to ``dst`` (fails if
     taken), then unlink ``src``."""
@@ -97,7 +85,7 @@ def file_move_no_overwrite(src: str, dst: str) -> None:
         os.rename(src, dst)
         return
     os.unlink(src)
-    _fsync_dir(os.path.dirname(dst))
+    fsync_dir(os.path.dirname(dst))
 
 
 @dataclass
@@ -479,7 +467,7 @@ def _preview_store(*, lora: LoraModel, data: bytes) -> LoraModel:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     lora.preview = target_rel
     lora.save(update_fields=["preview", "updated_at"])
     return lora

@@ -10,31 +10,11 @@
 
   /* ---------- helpers ---------- */
 
-  function csrfToken() {
-    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    if (input && input.value) return input.value;
-    var m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
-  /* fetch JSON; resolves {status, ok, data}; network failures resolve with status 0. */
+  /* JSON fetch (static/api.js); network failures resolve with status 0 here. */
   function api(method, url, body) {
-    var opts = {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken() },
-    };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(url, opts).then(function (resp) {
-      return resp.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        return { status: resp.status, ok: resp.ok, data: data };
-      });
-    }, function () { return { status: 0, ok: false, data: null }; });
+    return window.Atelier.api(method, url, body).then(null, function () {
+      return { status: 0, ok: false, data: null };
+    });
   }
 
   function errorMessage(r, fallback) {
