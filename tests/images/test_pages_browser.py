@@ -8,22 +8,16 @@ Runs Debian's chromium through Playwright (never ``playwright install``); `make 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic"]
-PASSWORD = "pw-123456"
-JOB_TIMEOUT_MS = 30_000
-
 from playwright import sync_api as playwright_api
 
-expect = playwright_api.expect
+from tests.support.browser import launch, log_in
 
+JOB_TIMEOUT_MS = 30_000
+expect = playwright_api.expect
 pytestmark = pytest.mark.django_db(transaction=True)
-assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
 
 
 @pytest.fixture
@@ -34,7 +28,7 @@ def browser_page(asgi_live_server, user, fake_profile):
     runs in this thread (Django refuses ORM calls while a loop is running)."""
     seen = {"page_errors": [], "console_errors": [], "websockets": [], "ws_frames": []}
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.set_default_timeout(JOB_TIMEOUT_MS)
@@ -64,11 +58,7 @@ def slow_profile(db):
 
 
 def _log_in(page, base_url, username="alice"):
-    page.goto(f"{base_url}/accounts/login/?next=/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
+    log_in(page, base_url, username)
 
 
 def test_generate_progress_result_detail_and_validation_error(asgi_live_server, browser_page):

@@ -19,19 +19,15 @@ from PIL import Image, ImageDraw
 from safetensors.numpy import save_file
 
 from loras.models import LibraryRoot, LoraModel
+from tests.support.browser import launch, log_in
 from tests.support.servers import start_server
 
 from playwright import sync_api as playwright_api  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic"]
-PASSWORD = "pw-123456"
 TIMEOUT_MS = 20_000
 
 expect = playwright_api.expect
 pytestmark = pytest.mark.django_db(transaction=True)
-assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
 
 
 def _png(color_a, color_b, size=(192, 256)) -> bytes:
@@ -115,17 +111,13 @@ def browser(lora_server):
     """A logged-in chromium page plus the page errors it saw."""
     seen = {"page_errors": []}
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lora_server)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.on("pageerror", lambda exc: seen["page_errors"].append(str(exc)))
-        page.goto(f"{lora_server}/accounts/login/?next=/loras/")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{lora_server}/loras/")
+        log_in(page, lora_server, next_url="/loras/")
         try:
             yield page, seen
         finally:
