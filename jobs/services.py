@@ -5,7 +5,7 @@ Lifecycle: ``queued -> running -> (succeeded | failed | canceled)``.
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
@@ -107,3 +107,28 @@ def job_cancel(*, job: Job) -> Job:
         return job_mark_canceled(job=job)
     job_publish(job=job)
     return job
+
+
+def jobs_reap(*, older_than_seconds: float, statuses=(Job.Status.RUNNING,),
+              code: str = "worker_lost", message: str = "") -> int:
+    """Fail jobs left in ``statuses`` whose work cannot still be going on.
+
+    A job running for longer than ``older_than_seconds`` (seconds since it started, or since
+    it was created when it never started) outlived the task time limit, so its worker died;
+    with ``older_than_seconds=0`` every job in ``statuses`` is failed (the embedded server does
+    this at start: its in-memory broker lost whatever was queued or running before).
+
+    Returns the number of jobs failed; each one is pushed to its clients.
+    """
+    from datetime import timedelta
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = Job.objects.filter(status__in=list(statuses)).filter(
+        models.Q(started_at__lt=cutoff) | models.Q(started_at__isnull=True, created_at__lt=cutoff)
+        if older_than_seconds else models.Q())
+    count = 0
+    for job in stale:
+        job_fail(job=job, code=code, message=message or
+                 "The worker running this job stopped before it finished; start it again.")
+        count += 1
+    return count

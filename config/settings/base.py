@@ -146,6 +146,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)  # seconds
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A running job older than this (seconds) outlived the task time limit: its worker died.
+JOB_STALE_SECONDS = env.int("JOB_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 300)
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-jobs": {"task": "jobs.reap", "schedule": 300.0, "options": {"queue": "default"}},
+}
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

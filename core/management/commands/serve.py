@@ -23,6 +23,15 @@ class Command(BaseCommand):
             from jobs.embedded import start_embedded_worker
             from providers.warmup import warm_up_in_background
 
+            from jobs.services import jobs_reap
+
+            # The in-memory broker forgot what was queued or running before this start.
+            lost = jobs_reap(older_than_seconds=0, statuses=("queued", "running", "paused"),
+                             code="server_restarted",
+                             message="The server restarted before this job finished; "
+                                     "start it again.")
+            if lost:
+                self.stdout.write(f"Marked {lost} unfinished job(s) of the previous run failed.")
             start_embedded_worker()
             warm_up_in_background()
             mode = "embedded worker thread, in-memory broker and channel layer"
