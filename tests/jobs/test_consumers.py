@@ -20,9 +20,17 @@ def make_user(name):
 
 
 @database_sync_to_async
-def make_generation(user, **params):
+def make_generation(user, enqueue=True, **params):
     ModelProfileFactory()
-    return generation_create(user=user, params={"prompt": "a kite", **params})
+    return generation_create(user=user, params={"prompt": "a kite", **params}, enqueue=enqueue)
+
+
+@database_sync_to_async
+def wait_finished(job_id):
+    """Let a job end before the test does, so no work spills into the next test."""
+    from tests.support.wait import wait_for_job
+
+    return wait_for_job(job_id)
 
 
 async def connect(path):
@@ -63,38 +71,36 @@ async def test_foreign_origin_is_refused():
 async def test_someone_elses_job_is_404():
     owner, _ = await make_user("alice")
     _, mallory_key = await make_user("mallory")
-    gen = await make_generation(owner)
+    gen = await make_generation(owner, enqueue=False)
     comm, connected, code = await connect(f"/ws/jobs/{gen.job_id}/?token={mallory_key}")
     assert (connected, code) == (False, 4404)
 
 
 async def test_progress_events_arrive_in_order(celery_worker):
     user, key = await make_user("alice")
+    # Connected before the job exists, the user's stream sees every event of it.
     all_jobs, ok, _ = await connect(f"/ws/jobs/?token={key}")
     assert ok
     gen = await make_generation(user, steps=6, n=1)
-    comm, ok, _ = await connect(f"/ws/jobs/{gen.job_id}/?token={key}")
-    assert ok
-    events = await collect_until_finished(comm)
-    await comm.disconnect()
-    assert events[0]["id"] == str(gen.job_id)
+    events = await collect_until_finished(all_jobs)
+    await all_jobs.disconnect()
+    assert {e["id"] for e in events} == {str(gen.job_id)}
+    assert [e["status"] for e in events][0] == "queued"
     assert events[-1]["status"] == "succeeded"
     assert events[-1]["result"]["images"][0]["url"].startswith("/media/images/")
-    # The first message is the snapshot read on connect; events already in flight may follow
-    # it with a lower seq (clients drop those). Events pushed to the group keep their order.
-    pushed = events[1:]
-    seqs = [e["seq"] for e in pushed]
+    seqs = [e["seq"] for e in events]
     assert seqs == sorted(seqs)
-    steps = [e["step"] for e in pushed if e["status"] == "running"]
+    steps = [e["step"] for e in events if e["status"] == "running"]
     assert steps == sorted(steps) and steps[-1] == 6
-    progress = [e["progress"] for e in pushed]
+    progress = [e["progress"] for e in events]
     assert progress == sorted(progress) and progress[-1] == 1.0
 
-    # The user's stream carried the same job too, ending in the same final snapshot.
-    user_events = await collect_until_finished(all_jobs)
-    await all_jobs.disconnect()
-    assert {e["id"] for e in user_events} == {str(gen.job_id)}
-    assert user_events[-1] == events[-1]
+    # The job's own stream, joined afterwards, starts with the current (final) snapshot.
+    comm, ok, _ = await connect(f"/ws/jobs/{gen.job_id}/?token={key}")
+    assert ok
+    first = await comm.receive_json_from(timeout=5)
+    await comm.disconnect()
+    assert first["job"] == events[-1]
 
 
 async def test_reconnecting_client_gets_the_current_snapshot(celery_worker):
@@ -117,5 +123,6 @@ async def test_other_users_jobs_do_not_reach_my_stream(celery_worker):
     mine = await make_generation(alice, steps=2)
     events = await collect_until_finished(comm)
     await comm.disconnect()
+    await wait_finished(theirs.job_id)
     assert {e["id"] for e in events} == {str(mine.job_id)}
     assert str(theirs.job_id) not in {e["id"] for e in events}
