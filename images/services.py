@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 import uuid
@@ -15,7 +14,14 @@ from django.db import transaction
 from core.exceptions import ApplicationError
 from jobs.models import Job
 from jobs.progress import ProgressReporter
-from jobs.services import job_create, job_fail, job_mark_canceled, job_start, job_succeed
+from jobs.services import (
+    job_create,
+    job_fail,
+    job_fail_unexpected,
+    job_mark_canceled,
+    job_start,
+    job_succeed,
+)
 from loras.selectors import lora_resolve
 from providers import registry
 from providers.base import (
@@ -32,7 +38,6 @@ from .models import GenerationRequest, Image, UsageLog
 from .pngmeta import build_infotext, png_bytes, thumbnail_bytes
 from .prompt import PromptSyntaxError, parse_prompt_loras
 
-log = logging.getLogger(__name__)
 MAX_SEED = 2**32 - 1
 
 
@@ -229,8 +234,7 @@ def generation_run(*, request_id: int,
     except ProviderError as exc:
         return job_fail(job=job, code=exc.code, message=exc.message)
     except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-        log.exception("generation %s failed", request_id)
         for image in stored:
             image.file.delete(save=False)
             image.thumbnail.delete(save=False)
-        return job_fail(job=job, code="internal_error", message=f"{type(exc).__name__}: {exc}")
+        return job_fail_unexpected(job=job, exc=exc)

@@ -5,6 +5,8 @@ Lifecycle: ``queued -> running -> (succeeded | failed | canceled)``.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -13,6 +15,8 @@ from core.exceptions import ApplicationError
 from .events import job_group, send_to_groups, user_group
 from .models import Job
 from .snapshots import job_snapshot
+
+log = logging.getLogger(__name__)
 
 
 def job_publish(*, job: Job) -> None:
@@ -77,6 +81,13 @@ def job_fail(*, job: Job, code: str, message: str) -> Job:
     job.finished_at = timezone.now()
     return job_save(job=job, fields=["status", "error_code", "error_message", "eta_seconds",
                                      "finished_at"])
+
+
+def job_fail_unexpected(*, job: Job, exc: BaseException, code: str = "internal_error") -> Job:
+    """Log ``exc`` (an unexpected error: a bug, the database) with its traceback and fail
+    ``job`` with ``code`` and the exception's type and text; a job never stays running."""
+    log.error("%s job %s failed", job.kind, job.pk, exc_info=exc)
+    return job_fail(job=job, code=code, message=f"{type(exc).__name__}: {exc}")
 
 
 def job_mark_canceled(*, job: Job, message: str = "Canceled.") -> Job:

@@ -29,7 +29,15 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from jobs.models import Job
 from jobs.progress import ProgressReporter
-from jobs.services import job_create, job_fail, job_mark_canceled, job_save, job_start, job_succeed
+from jobs.services import (
+    job_create,
+    job_fail,
+    job_fail_unexpected,
+    job_mark_canceled,
+    job_save,
+    job_start,
+    job_succeed,
+)
 
 from .civitai import (
     CivitaiClient,
@@ -317,8 +325,7 @@ def civitai_refresh_all_run(*, job_id: str, client: CivitaiClient | None = None)
         return job_fail(job=job, code=exc.code, message=f"{exc.message} Resume later: "
                         f"{done}/{total} LoRAs done.")
     except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-        log.exception("civitai refresh-all %s failed", job_id)
-        return job_fail(job=job, code="internal_error", message=f"{type(exc).__name__}: {exc}")
+        return job_fail_unexpected(job=job, exc=exc)
     finally:
         if own_client:
             client.close()

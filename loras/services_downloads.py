@@ -15,7 +15,6 @@ corrupt download leaves no file behind.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 import time
@@ -31,7 +30,15 @@ from core.exceptions import ApplicationError
 from core.storage import fsync_dir
 from jobs.models import Job
 from jobs.progress import ProgressReporter
-from jobs.services import job_create, job_fail, job_mark_canceled, job_save, job_start, job_succeed
+from jobs.services import (
+    job_create,
+    job_fail,
+    job_fail_unexpected,
+    job_mark_canceled,
+    job_save,
+    job_start,
+    job_succeed,
+)
 
 from .civitai import CivitaiClient, CivitaiError, CivitaiNotFound, sync_client
 from .models import Download, LibraryRoot
@@ -40,7 +47,6 @@ from .paths import normalize_relative, relative_to_root, resolve_in_root
 from .services import library_roots_sync, lora_register
 from .services_civitai import lora_civitai_apply, place_new_file
 
-log = logging.getLogger(__name__)
 DOWNLOAD_KIND = "download"
 CHUNK_BYTES = 256 * 1024  # bytes per read: the cancel check runs once per chunk
 MAX_STEP = 2**31 - 1  # Job.step is a 32-bit integer on PostgreSQL
@@ -281,8 +287,7 @@ def download_run(*, download_id: int, client: CivitaiClient | None = None) -> Jo
                         message=f"The connection broke ({type(exc).__name__}); run the "
                                 "download again to resume it.")
     except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-        log.exception("download %s failed", download_id)
-        return job_fail(job=job, code="internal_error", message=f"{type(exc).__name__}: {exc}")
+        return job_fail_unexpected(job=job, exc=exc)
     finally:
         if own_client:
             client.close()

@@ -27,6 +27,7 @@ from jobs.progress import ProgressReporter
 from jobs.services import (
     job_create,
     job_fail,
+    job_fail_unexpected,
     job_mark_canceled,
     job_save,
     job_start,
@@ -182,7 +183,7 @@ def organize_run(*, job_id: str, template: str) -> Job:
         return _organize_run(job=job, template=template)
     except Exception as exc:  # a job never stays running: report, never re-raise
         job.refresh_from_db()
-        return job_fail(job=job, code="organize_failed", message=f"{type(exc).__name__}: {exc}")
+        return job_fail_unexpected(job=job, exc=exc, code="organize_failed")
 
 
 def _organize_run(*, job: Job, template: str) -> Job:

@@ -9,7 +9,6 @@ keeps its user data. Vanished files are marked missing, never deleted.
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
 import sys
@@ -26,7 +25,14 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from jobs.models import Job
 from jobs.progress import ProgressReporter
-from jobs.services import job_create, job_fail, job_mark_canceled, job_save, job_start, job_succeed
+from jobs.services import (
+    job_create,
+    job_fail_unexpected,
+    job_mark_canceled,
+    job_save,
+    job_start,
+    job_succeed,
+)
 
 from .adopt import sidecars_adopt
 from .hashing import FileHashes, file_hashes
@@ -42,7 +48,6 @@ from .models import LibraryRoot, LoraModel
 from .services import library_roots_sync
 from .sidecars import INFO_SUFFIXES, PREVIEW_SUFFIXES
 
-log = logging.getLogger(__name__)
 
 JOB_KIND = "lora_scan"
 HEAD_BYTES = 1024 * 1024  # first bytes kept by the hasher so most headers need no second read
@@ -552,8 +557,7 @@ def library_scan_run(*, job_id: str) -> Job:
     try:
         report = library_scan(reporter=ProgressReporter(job))
     except Exception as exc:  # a bug or the database: the job says so, the worker lives on
-        log.exception("library scan %s failed", job_id)
-        return job_fail(job=job, code="scan_failed", message=f"{type(exc).__name__}: {exc}")
+        return job_fail_unexpected(job=job, exc=exc, code="scan_failed")
     if report["canceled"]:
         job.result = report
         job_save(job=job, fields=["result"])
