@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from ..models import Job
 from ..selectors import job_get, job_list
-from ..services import job_cancel
+from ..services import job_cancel, job_pause, job_resume
 from .serializers import JobSerializer
 
 
@@ -27,3 +27,16 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """Cancel a queued job at once, or ask a running one to stop at its next step."""
         job = job_cancel(job=self.get_object())
         return Response(JobSerializer(job).data)
+
+    @extend_schema(request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        """Pause a pausable job (e.g. an example-image download): at once when queued, at its
+        next step when running. 400 ``job_not_pausable``, 409 ``job_finished``."""
+        return Response(JobSerializer(job_pause(job=self.get_object())).data)
+
+    @extend_schema(request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Resume a paused job from where it stopped. 400 ``job_not_paused``."""
+        return Response(JobSerializer(job_resume(job=self.get_object())).data)

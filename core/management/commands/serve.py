@@ -33,6 +33,11 @@ class Command(BaseCommand):
             if lost:
                 self.stdout.write(f"Marked {lost} unfinished job(s) of the previous run failed.")
             start_embedded_worker()
+            from example_images.services_download import example_downloads_resume
+
+            # An example-image download keeps its state in its job: continue it (issue #4).
+            if example_downloads_resume():
+                self.stdout.write("Resuming the interrupted example-image download.")
             warm_up_in_background()
             mode = "embedded worker thread, in-memory broker and channel layer"
         else:
