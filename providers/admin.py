@@ -1,10 +1,34 @@
+from django import forms
 from django.contrib import admin
 
+from core.exceptions import ApplicationError
+
 from .models import ModelProfile
+from .services import model_profile_check
+
+
+class ModelProfileForm(forms.ModelForm):
+    """Refuses a provider not in IMAGE_PROVIDERS or a pipeline type it lacks (as the API)."""
+
+    class Meta:
+        model = ModelProfile
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("provider") and data.get("pipeline_type"):
+            try:
+                model_profile_check(provider=data["provider"],
+                                    pipeline_type=data["pipeline_type"])
+            except ApplicationError as exc:
+                for field, messages in (exc.fields or {"provider": [exc.message]}).items():
+                    self.add_error(field if field in self.fields else None, messages)
+        return data
 
 
 @admin.register(ModelProfile)
 class ModelProfileAdmin(admin.ModelAdmin):
+    form = ModelProfileForm
     list_display = ["name", "slug", "provider", "pipeline_type", "model_path", "enabled",
                     "is_default"]
     list_filter = ["provider", "pipeline_type", "enabled"]

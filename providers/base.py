@@ -60,6 +60,11 @@ class Capabilities:
     max_width: int = 2048
     max_height: int = 2048
     max_batch: int = 8
+    # False when the engine picks the output size itself (an aspect ratio or a fixed size list,
+    # e.g. Gemini and OpenAI): the result may differ from the asked width/height.
+    exact_size: bool = True
+    # Rewrites prompts with a text model (ImageProvider.enhance_prompt).
+    prompt_enhance: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +79,15 @@ class LoraSpec:
     sha256: str
     name: str
     weight: float = 1.0
+    civitai_model_id: int | None = None
+    civitai_version_id: int | None = None
+
+    @property
+    def air(self) -> str | None:
+        """The AIR id ``civitai:<modelId>@<versionId>`` (Runware), or None without Civitai ids."""
+        if self.civitai_model_id and self.civitai_version_id:
+            return f"civitai:{self.civitai_model_id}@{self.civitai_version_id}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,38 @@ class GenerationSpec:
     seed: int = 0
     n: int = 1
     loras: tuple[LoraSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class EditSpec(GenerationSpec):
+    """An img2img or inpaint request: every :class:`GenerationSpec` field plus the source.
+
+    ``init_image`` is the source picture (PIL, RGB), ``mask`` an optional PIL mask of the same
+    size where white pixels are repainted (inpaint) and black kept, ``strength`` the denoising
+    strength 0..1 (0 keeps the source, 1 ignores it). ``width``/``height`` default to the source
+    size when the caller passes 0.
+    """
+
+    init_image: Any = None
+    mask: Any = None
+    strength: float = 0.75
+
+    @property
+    def kind(self) -> str:
+        """``"inpaint"`` when a mask is given, else ``"img2img"``."""
+        return "inpaint" if self.mask is not None else "img2img"
+
+
+@dataclass(frozen=True)
+class UpscaleSpec:
+    """An upscale request: ``image`` (PIL), integer ``factor`` (2 or 4), the optional ``model``
+    the provider should use and ``upscaler`` (a provider-specific upscaler name, ``""`` for the
+    provider's default, e.g. SD.Next's ``"R-ESRGAN 4x+"``)."""
+
+    image: Any
+    factor: int = 2
+    model: ModelSpec | None = None
+    upscaler: str = ""
 
 
 @dataclass
@@ -167,6 +213,36 @@ class ImageProvider:
         """
         raise NotImplementedError
 
+    def edit(self, spec: EditSpec, sink: ProgressSink) -> list[GeneratedImage]:
+        """Run img2img (``spec.mask is None``) or inpaint and return ``spec.n`` images.
+
+        Raises:
+            ProviderError: ``unsupported`` when the engine cannot edit; otherwise as generate().
+            GenerationCancelled: as in :meth:`generate`.
+        """
+        raise ProviderError("unsupported", f"Provider {self.name!r} cannot edit images.")
+
+    def upscale(self, spec: UpscaleSpec, sink: ProgressSink) -> GeneratedImage:
+        """Upscale ``spec.image`` by ``spec.factor`` and return one image.
+
+        Raises:
+            ProviderError: ``unsupported`` when the engine cannot upscale; otherwise as generate().
+        """
+        raise ProviderError("unsupported", f"Provider {self.name!r} cannot upscale images.")
+
+    def enhance_prompt(self, prompt: str, *, instructions: str = "") -> str:
+        """Rewrite ``prompt`` into a richer image prompt with a text model.
+
+        Raises:
+            ProviderError: ``unsupported`` when the engine has no text model.
+        """
+        raise ProviderError("unsupported", f"Provider {self.name!r} cannot rewrite prompts.")
+
+    def supports(self, kind: str) -> bool:
+        """True when the capability flag ``kind`` (``txt2img``, ``img2img``, ``inpaint``,
+        ``upscale``, ``loras``, ...) is declared; unknown names are False."""
+        return bool(getattr(self.capabilities, kind, False))
+
     def warm_up(self) -> None:
         """Do slow one-time setup (heavy imports) before the first job; default: nothing.
 
@@ -174,8 +250,14 @@ class ImageProvider:
         """
 
     def health(self) -> dict[str, Any]:
-        """Return ``{"configured": bool, "reachable": bool, "detail": str}``."""
-        return {"configured": True, "reachable": True, "detail": ""}
+        """Return ``{"configured": bool, "reachable": bool, "latency_ms": float | None,
+        "detail": str}``; remote providers make one cheap authenticated call (with a timeout)."""
+        return {"configured": True, "reachable": True, "latency_ms": 0.0, "detail": ""}
+
+    def is_configured(self) -> bool:
+        """False when a required setting (API key, base URL) is missing; then every call raises
+        :class:`ProviderUnavailable`. Local providers are always configured."""
+        return True
 
     def models(self) -> list[dict[str, Any]]:
         """Models this engine can serve, as ``[{"id": str, "name": str, "pipeline_type": str}]``."""

@@ -1,4 +1,8 @@
-"""Local generation with Hugging Face diffusers (Stable Diffusion 1.x folders), fully offline.
+"""Local generation with Hugging Face diffusers (SD 1.x/2.x, SDXL, Flux), fully offline.
+
+txt2img, img2img and inpaint share one loaded pipeline per model (``from_pipe``); a model is a
+diffusers folder or a single ``.safetensors`` checkpoint plus a config folder (see
+:mod:`providers.diffusers_pipelines`).
 
 Facts this module relies on were measured and are written down in
 ``/work/shared/reference/OFFLINE_MODELS.md``: no model hub is reachable, so pipelines are only ever
@@ -16,7 +20,7 @@ run concurrently (in practice a Celery ``gpu`` worker runs one job at a time).
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import os
 import threading
@@ -25,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import diffusers_pipelines as dp
 from .base import (
     Capabilities,
+    EditSpec,
     GeneratedImage,
     GenerationCancelled,
     GenerationSpec,
@@ -54,13 +60,7 @@ SAMPLER_NAMES = {
 }
 
 #: ``model_index.json`` classes that ``StableDiffusionPipeline`` can load (SD 1.x/2.x layout).
-SD_PIPELINE_CLASSES = frozenset(
-    {
-        "StableDiffusionPipeline",
-        "StableDiffusionImg2ImgPipeline",
-        "StableDiffusionInpaintPipeline",
-    }
-)
+SD_PIPELINE_CLASSES = dp.PIPELINE_KINDS["sd"].folder
 
 _VALID_DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -117,6 +117,9 @@ class _Entry:
     key: tuple[str, str]
     device: str = ""
     pipe: Any = None
+    nbytes: int = 0
+    #: "img2img"/"inpaint" -> pipeline sharing ``pipe``'s modules (made on first use).
+    variants: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: adapter name -> LoRA sha256, least recently used first.
     adapters: OrderedDict = field(default_factory=OrderedDict)
@@ -126,15 +129,12 @@ _cache: "OrderedDict[tuple[str, str], _Entry]" = OrderedDict()
 _cache_lock = threading.Lock()
 # diffusers' lazy module is not safe to import from two threads at once (a warm-up thread and
 # a first job raced into "cannot import name 'StableDiffusionPipeline'"): import under a lock.
-_import_lock = threading.Lock()
+_import_lock = dp.IMPORT_LOCK
 
 
 def _sd_pipeline_class():
     """``diffusers.StableDiffusionPipeline``, imported once under a lock (about 3 s)."""
-    with _import_lock:
-        from diffusers import StableDiffusionPipeline
-
-        return StableDiffusionPipeline
+    return dp.diffusers_class("StableDiffusionPipeline")
 
 
 def clear_pipeline_cache() -> None:
@@ -143,27 +143,42 @@ def clear_pipeline_cache() -> None:
         _cache.clear()
 
 
+def _free_device_memory() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 # ----------------------------------------------------------------------------- provider
 class DiffusersProvider(ImageProvider):
-    """txt2img on local Stable Diffusion 1.x diffusers folders, with kohya/diffusers LoRAs.
+    """txt2img, img2img and inpaint on local SD 1.x/2.x, SDXL and Flux models, with LoRA stacks.
 
     Options (``settings.IMAGE_PROVIDERS["diffusers_local"]["OPTIONS"]``):
         device: ``"auto"`` (cuda, else mps, else cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
-            ``"mps"``. float16 is used on cuda, float32 elsewhere.
+            ``"mps"``. float16 (bfloat16 for Flux) on cuda/mps, float32 on cpu.
         max_cached_pipelines: how many loaded pipelines this process keeps (LRU, >= 1). The cache
             is process-wide; the bound applied is that of the provider inserting a pipeline.
+        max_cache_bytes: also evict least recently used pipelines while the parameters of all
+            cached ones exceed this many bytes (0: no memory bound). The pipeline just loaded is
+            always kept.
         num_threads: torch intra-op CPU threads (``torch.set_num_threads``, process-wide), set
             before each generation; 0/None leaves torch's default (one per core). On a small
             shared CPU box, 1 avoids OpenMP oversubscription: measured on 2 busy cores, a 64x64
             4-step image took 2.6-6.2 s with 2 threads and 0.28-0.36 s with 1.
+        preview_every: put a preview image (``sink.preview(data_url)``, a small WebP made from
+            the latents without the VAE) every this many steps; 0 turns previews off. A model
+            profile's ``options["preview_every"]`` overrides it.
 
     Raises:
         django.core.exceptions.ImproperlyConfigured: unknown or invalid options.
     """
 
     name = "diffusers_local"
-    pipeline_types = ("sd",)
-    capabilities = Capabilities(loras=True, max_width=2048, max_height=2048, max_batch=8)
+    pipeline_types = tuple(dp.PIPELINE_KINDS)
+    capabilities = Capabilities(img2img=True, inpaint=True, loras=True,
+                                max_width=2048, max_height=2048, max_batch=8)
 
     #: LoRA adapters kept loaded per pipeline; the least recently used is deleted beyond this.
     max_loaded_adapters = 16
@@ -173,15 +188,17 @@ class DiffusersProvider(ImageProvider):
         *,
         device: str = "auto",
         max_cached_pipelines: int = 2,
+        max_cache_bytes: int = 0,
         num_threads: int | None = None,
+        preview_every: int = 0,
         **unknown: Any,
     ):
         from django.core.exceptions import ImproperlyConfigured
 
         if unknown:
             raise ImproperlyConfigured(
-                f"DiffusersProvider got unknown options {sorted(unknown)}; "
-                "it takes 'device', 'max_cached_pipelines' and 'num_threads'."
+                f"DiffusersProvider got unknown options {sorted(unknown)}; it takes 'device', "
+                "'max_cached_pipelines', 'max_cache_bytes', 'num_threads' and 'preview_every'."
             )
         device = str(device or "auto").strip().lower()
         base, _, index = device.partition(":")
@@ -189,26 +206,22 @@ class DiffusersProvider(ImageProvider):
             raise ImproperlyConfigured(
                 f"DiffusersProvider device must be auto, cpu, cuda, cuda:N or mps, got {device!r}."
             )
-        try:
-            max_cached = int(max_cached_pipelines)
-        except (TypeError, ValueError):
-            max_cached = 0
+        max_cached = _int_option(max_cached_pipelines, default=0)
         if max_cached < 1:
             raise ImproperlyConfigured(
                 f"DiffusersProvider max_cached_pipelines must be an integer >= 1, "
                 f"got {max_cached_pipelines!r}."
             )
-        try:
-            threads = int(num_threads or 0)
-        except (TypeError, ValueError):
-            threads = -1
-        if threads < 0:
-            raise ImproperlyConfigured(
-                f"DiffusersProvider num_threads must be an integer >= 0, got {num_threads!r}."
-            )
+        for label, value in (("num_threads", num_threads), ("max_cache_bytes", max_cache_bytes),
+                             ("preview_every", preview_every)):
+            if _int_option(value, default=-1) < 0:
+                raise ImproperlyConfigured(
+                    f"DiffusersProvider {label} must be an integer >= 0, got {value!r}.")
         self.device_option = device
-        self.num_threads = threads
+        self.num_threads = _int_option(num_threads, default=0)
         self.max_cached_pipelines = max_cached
+        self.max_cache_bytes = _int_option(max_cache_bytes, default=0)
+        self.preview_every = _int_option(preview_every, default=0)
         self._device: str | None = None
 
     # ------------------------------------------------------------------ public API
@@ -223,24 +236,131 @@ class DiffusersProvider(ImageProvider):
         """Run txt2img and return ``spec.n`` images; image ``i`` uses seed ``spec.seed + i``.
 
         Args:
-            spec: ``spec.model.model`` is a local diffusers folder (``model_index.json`` inside);
-                ``width``/``height`` in pixels (multiples of 8), ``steps`` denoising steps,
-                ``loras`` applied as peft adapters with their weights.
+            spec: ``spec.model.model`` is a local diffusers folder (``model_index.json`` inside)
+                or a ``.safetensors`` checkpoint (config folder in ``spec.model.options["config"]``
+                or shipped in ``providers/configs/<type>``); ``width``/``height`` in pixels
+                (multiples of 8), ``steps`` denoising steps, ``loras`` applied as peft adapters
+                with their weights.
             sink: gets ``step(i, spec.steps)`` after each denoising step (i = 1..steps) and is
-                asked ``should_cancel()`` before the run and after every step.
+                asked ``should_cancel()`` before the run and after every step; with previews on,
+                ``sink.preview(data_url)`` (when the sink has it) every K steps.
 
         Raises:
-            ProviderError: ``unsupported_pipeline`` (not ``sd``, or the folder holds another
-                pipeline class), ``model_not_found`` (no such folder / no model_index.json),
-                ``model_load_failed``, ``invalid_request`` (size not a multiple of 8, n < 1),
-                ``lora_not_found`` (file missing), ``lora_incompatible`` (the LoRA does not load
-                into this model; the pipeline stays usable), ``out_of_memory``.
+            ProviderError: ``unsupported_pipeline`` (type not sd/sdxl/flux, or the folder holds
+                another pipeline class), ``model_not_found`` (no such folder or file / no
+                model_index.json), ``model_load_failed``, ``invalid_request`` (size not a
+                multiple of 8, n < 1), ``lora_not_found`` (file missing), ``lora_incompatible``
+                (the LoRA does not load into this model; the pipeline stays usable),
+                ``out_of_memory``.
             GenerationCancelled: the sink asked to stop (before the start or between steps).
         """
+        self._check_request(spec)
+        return self._generate(spec, sink, kind="txt2img", call_kwargs={})
+
+    def edit(self, spec: EditSpec, sink: ProgressSink) -> list[GeneratedImage]:
+        """img2img (``spec.mask`` None) or inpaint on the same cached model as txt2img.
+
+        The img2img/inpaint pipeline is made once per cached model with ``from_pipe`` and shares
+        its modules and LoRA adapters. ``init_image`` (and ``mask``) are resized to
+        ``width x height``; a width/height of 0 takes the source size rounded down to a multiple
+        of 8. ``strength`` 0..1: the run does ``int(steps * strength)`` denoising steps (at least
+        1), and progress counts those. In ``mask``, white pixels are repainted, black kept.
+
+        Raises:
+            ProviderError: as :meth:`generate`, and ``invalid_request`` without an init image
+                or with strength outside (0, 1].
+            GenerationCancelled: as :meth:`generate`.
+        """
+        if spec.init_image is None:
+            raise ProviderError("invalid_request", "img2img/inpaint needs an init image.")
+        if not 0.0 < float(spec.strength) <= 1.0:
+            raise ProviderError("invalid_request",
+                                f"Denoising strength must be in (0, 1], got {spec.strength}.")
+        width = spec.width or (spec.init_image.width // 8 * 8)
+        height = spec.height or (spec.init_image.height // 8 * 8)
+        spec = dataclasses.replace(spec, width=width, height=height)
+        self._check_request(spec)
+        from PIL import Image
+
+        kwargs: dict[str, Any] = {
+            "image": spec.init_image.convert("RGB").resize((width, height),
+                                                           Image.Resampling.LANCZOS),
+            "strength": float(spec.strength),
+        }
+        if spec.mask is not None:
+            kwargs["mask_image"] = spec.mask.convert("L").resize((width, height),
+                                                                 Image.Resampling.NEAREST)
+        return self._generate(spec, sink, kind=spec.kind, call_kwargs=kwargs)
+
+    def warm_up(self) -> None:
+        """Import torch and diffusers and resolve the device (3-4 s on a small CPU box), so the
+        first job of a fresh worker does not pay for it."""
+        _sd_pipeline_class()
+        _ = self.device
+
+    def models(self) -> list[dict[str, Any]]:
+        """Models under ``settings.MODELS_DIR``: diffusers folders (``model_index.json`` of a
+        known class) and ``.safetensors`` checkpoints whose tensor names say SD/SDXL/Flux
+        (header only, no weights read), as ``[{"id": <absolute path>, "name": <file or folder
+        name>, "pipeline_type": "sd" | "sdxl" | "flux"}]``."""
+        from django.conf import settings
+
+        root = Path(getattr(settings, "MODELS_DIR", "") or "")
+        if not str(root) or not root.is_dir():
+            return []
+        found = []
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and (child / "model_index.json").is_file():
+                ptype = dp.folder_type(child)
+            elif child.is_file() and child.suffix.lower() == ".safetensors":
+                ptype = dp.checkpoint_type(child)
+            else:
+                continue
+            if ptype:
+                found.append({"id": str(child), "name": child.name, "pipeline_type": ptype})
+        return found
+
+    def health(self) -> dict[str, Any]:
+        """``{"configured": True, "reachable": <torch+diffusers import>, "latency_ms": 0.0,
+        "detail": "device=..."}``. Imports torch and diffusers on first call (a few seconds)."""
+        try:
+            _sd_pipeline_class()
+            device = self.device
+        except Exception as exc:  # ImportError, or a broken CUDA install
+            return {"configured": True, "reachable": False, "latency_ms": None,
+                    "detail": f"diffusers/torch unavailable: {_short_reason(exc)}"}
+        return {"configured": True, "reachable": True, "latency_ms": 0.0,
+                "detail": f"device={device}"}
+
+    def cache_info(self) -> dict[str, Any]:
+        """The real cache state: ``{"pipelines": [(pipeline_type, realpath), ...] (LRU first),
+        "adapters": {key: [adapter names]}, "bytes": {key: parameter bytes}}``."""
+        with _cache_lock:
+            entries = list(_cache.values())
+        loaded = [e for e in entries if e.pipe is not None]
+        return {
+            "pipelines": [e.key for e in loaded],
+            "adapters": {e.key: list(e.adapters) for e in loaded},
+            "bytes": {e.key: e.nbytes for e in loaded},
+        }
+
+    def cached_pipeline(self, model: str, pipeline_type: str = "sd", kind: str = "txt2img") -> Any:
+        """The loaded pipeline for ``model`` (folder or file path), or None. For tests and the
+        benchmark; ``kind`` "img2img"/"inpaint" gives the variant made by ``from_pipe``."""
+        key = (pipeline_type, os.path.realpath(model))
+        with _cache_lock:
+            entry = _cache.get(key)
+        if entry is None:
+            return None
+        return entry.pipe if kind == "txt2img" else entry.variants.get(kind)
+
+    # ------------------------------------------------------------------ internals
+    def _check_request(self, spec: GenerationSpec) -> None:
         if spec.model.pipeline_type not in self.pipeline_types:
             raise ProviderError(
                 "unsupported_pipeline",
-                f"The diffusers_local provider runs pipeline types {', '.join(self.pipeline_types)};"
+                "The diffusers_local provider runs pipeline types "
+                f"{', '.join(self.pipeline_types)};"
                 f" got {spec.model.pipeline_type!r}.",
             )
         if spec.width % 8 or spec.height % 8 or spec.width < 8 or spec.height < 8:
@@ -251,141 +371,85 @@ class DiffusersProvider(ImageProvider):
             )
         if spec.n < 1 or spec.steps < 1:
             raise ProviderError("invalid_request", "n and steps must be at least 1.")
-        model_dir = self._check_model_dir(spec.model.model)
+
+    def _generate(self, spec: GenerationSpec, sink: ProgressSink, *, kind: str,
+                  call_kwargs: dict[str, Any]) -> list[GeneratedImage]:
+        source = dp.locate_model(spec.model.model, spec.model.pipeline_type,
+                                 spec.model.options or {})
         if sink.should_cancel():
             raise GenerationCancelled()
-
-        entry = self._entry(spec.model.pipeline_type, model_dir)
+        entry = self._entry(spec.model.pipeline_type, source.path)
         with entry.lock:
-            pipe = self._ensure_loaded(entry, model_dir)
+            pipe = self._ensure_loaded(entry, source)
             self._apply_loras(entry, spec)
+            if kind != "txt2img":
+                if kind not in entry.variants:
+                    entry.variants[kind] = dp.variant_pipeline(pipe, entry.key[0], kind)
+                pipe = entry.variants[kind]
             if sink.should_cancel():
                 raise GenerationCancelled()
-            return self._run(pipe, spec, sink)
+            return self._run(pipe, spec, sink, call_kwargs)
 
-    def warm_up(self) -> None:
-        """Import torch and diffusers and resolve the device (3-4 s on a small CPU box), so the
-        first job of a fresh worker does not pay for it."""
-        _sd_pipeline_class()
-        _ = self.device
-
-    def models(self) -> list[dict[str, Any]]:
-        """Diffusers folders (sub-folders with ``model_index.json``) under ``settings.MODELS_DIR``,
-        as ``[{"id": <absolute path>, "name": <folder name>, "pipeline_type": "sd"}]``."""
-        from django.conf import settings
-
-        root = Path(getattr(settings, "MODELS_DIR", "") or "")
-        if not str(root) or not root.is_dir():
-            return []
-        found = []
-        for child in sorted(root.iterdir()):
-            if child.is_dir() and (child / "model_index.json").is_file():
-                found.append({"id": str(child), "name": child.name, "pipeline_type": "sd"})
-        return found
-
-    def health(self) -> dict[str, Any]:
-        """``{"configured": True, "reachable": <torch+diffusers import>, "detail": "device=..."}``.
-
-        Imports torch and diffusers on first call (a few seconds).
-        """
-        try:
-            _sd_pipeline_class()
-            device = self.device
-        except Exception as exc:  # ImportError, or a broken CUDA install
-            return {"configured": True, "reachable": False,
-                    "detail": f"diffusers/torch unavailable: {_short_reason(exc)}"}
-        return {"configured": True, "reachable": True, "detail": f"device={device}"}
-
-    def cache_info(self) -> dict[str, Any]:
-        """The real cache state: ``{"pipelines": [(pipeline_type, realpath), ...] (LRU first),
-        "adapters": {key: [adapter names loaded in that pipeline]}}``."""
-        with _cache_lock:
-            entries = list(_cache.values())
-        return {
-            "pipelines": [e.key for e in entries if e.pipe is not None],
-            "adapters": {e.key: list(e.adapters) for e in entries if e.pipe is not None},
-        }
-
-    def cached_pipeline(self, model: str, pipeline_type: str = "sd") -> Any:
-        """The loaded diffusers pipeline for ``model`` (a folder path), or None. For tests."""
-        key = (pipeline_type, os.path.realpath(model))
-        with _cache_lock:
-            entry = _cache.get(key)
-        return entry.pipe if entry is not None else None
-
-    # ------------------------------------------------------------------ internals
-    @staticmethod
-    def _check_model_dir(model: str) -> str:
-        path = os.path.realpath(os.path.expanduser(str(model or "")))
-        if not model or not os.path.isdir(path):
-            raise ProviderError("model_not_found", f"No model folder at {model!r}.")
-        index = os.path.join(path, "model_index.json")
-        if not os.path.isfile(index):
-            raise ProviderError(
-                "model_not_found",
-                f"{model!r} is not a diffusers model folder (no model_index.json).",
-            )
-        try:
-            with open(index, encoding="utf-8") as fh:
-                class_name = json.load(fh).get("_class_name", "")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise ProviderError(
-                "model_load_failed", f"Cannot read {index}: {_short_reason(exc)}"
-            ) from exc
-        if class_name and class_name not in SD_PIPELINE_CLASSES:
-            raise ProviderError(
-                "unsupported_pipeline",
-                f"{model!r} holds a {class_name}; the 'sd' pipeline type needs a Stable Diffusion "
-                "1.x/2.x folder.",
-            )
-        return path
-
-    def _entry(self, pipeline_type: str, model_dir: str) -> _Entry:
+    def _entry(self, pipeline_type: str, model_path: str) -> _Entry:
         """Get or create the cache entry (most recently used); evict beyond the bound."""
-        key = (pipeline_type, model_dir)
+        key = (pipeline_type, model_path)
         with _cache_lock:
             entry = _cache.get(key)
             if entry is None:
                 entry = _cache[key] = _Entry(key=key)
             _cache.move_to_end(key)
+            evicted = 0
             while len(_cache) > self.max_cached_pipelines:
                 old_key, _ = _cache.popitem(last=False)
+                evicted += 1
                 logger.info("Evicted pipeline %s from the cache", old_key)
+        if evicted:
+            _free_device_memory()
         return entry
 
-    def _ensure_loaded(self, entry: _Entry, model_dir: str) -> Any:
+    def _evict_for_memory(self, keep: _Entry) -> None:
+        """Drop least recently used pipelines while the cache holds more than
+        ``max_cache_bytes`` of parameters (never ``keep``)."""
+        if not self.max_cache_bytes:
+            return
+        evicted = 0
+        with _cache_lock:
+            while sum(e.nbytes for e in _cache.values()) > self.max_cache_bytes:
+                victim = next((k for k, e in _cache.items() if e is not keep), None)
+                if victim is None:
+                    break
+                del _cache[victim]
+                evicted += 1
+                logger.info("Evicted pipeline %s (cache over %d bytes)", victim,
+                            self.max_cache_bytes)
+        if evicted:
+            _free_device_memory()
+
+    def _ensure_loaded(self, entry: _Entry, source: "dp.ModelSource") -> Any:
         """Load the pipeline into ``entry`` (caller holds ``entry.lock``)."""
         device = self.device
         if entry.pipe is not None and entry.device == device:
             return entry.pipe
-        StableDiffusionPipeline = _sd_pipeline_class()
-        import torch
-
-        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        what = "checkpoint" if source.single_file else "diffusers folder"
         try:
-            pipe = StableDiffusionPipeline.from_pretrained(
-                model_dir,
-                local_files_only=True,
-                safety_checker=None,
-                requires_safety_checker=False,
-            )
-            # dtype through .to(): diffusers 0.42 deprecates from_pretrained(torch_dtype=...) in
-            # favour of dtype=..., which older releases do not take.
-            pipe = pipe.to(device) if dtype == torch.float32 else pipe.to(device, dtype)
+            pipe = dp.load_pipeline(source, entry.key[0], device)
         except Exception as exc:
             with _cache_lock:
                 if _cache.get(entry.key) is entry:
                     del _cache[entry.key]
             if _is_oom(exc):
-                raise ProviderError("out_of_memory", f"Out of memory loading {model_dir}.") from exc
+                raise ProviderError("out_of_memory",
+                                    f"Out of memory loading {source.path}.") from exc
             raise ProviderError(
                 "model_load_failed",
-                f"Cannot load the diffusers folder {model_dir}: {_short_reason(exc)}",
+                f"Cannot load the {what} {source.path}: {_short_reason(exc)}",
             ) from exc
-        pipe.set_progress_bar_config(disable=True)
         entry.pipe, entry.device = pipe, device
+        entry.nbytes = dp.pipeline_bytes(pipe)
+        entry.variants.clear()
         entry.adapters.clear()
-        logger.info("Loaded pipeline %s on %s (%s)", model_dir, device, dtype)
+        logger.info("Loaded %s %s on %s (%d MB)", what, source.path, device, entry.nbytes >> 20)
+        self._evict_for_memory(keep=entry)
         return pipe
 
     def _apply_loras(self, entry: _Entry, spec: GenerationSpec) -> None:
@@ -454,40 +518,58 @@ class DiffusersProvider(ImageProvider):
             entry.pipe.delete_adapters(oldest)
             del entry.adapters[oldest]
 
-    def _run(
-        self, pipe: Any, spec: GenerationSpec, sink: ProgressSink
-    ) -> list[GeneratedImage]:
+    def _preview_every(self, spec: GenerationSpec) -> int:
+        value = (spec.model.options or {}).get("preview_every", self.preview_every)
+        return max(0, _int_option(value, default=0))
+
+    def _run(self, pipe: Any, spec: GenerationSpec, sink: ProgressSink,
+             call_kwargs: dict[str, Any]) -> list[GeneratedImage]:
+        import inspect
+
         import torch
 
         if self.num_threads and torch.get_num_threads() != self.num_threads:
             torch.set_num_threads(self.num_threads)
-        total = spec.steps
         cancelled = False
+        every = self._preview_every(spec)
+        send_preview = getattr(sink, "preview", None) if every else None
+        pipeline_type = spec.model.pipeline_type
 
         def on_step_end(pipeline, step_index, timestep, callback_kwargs):
             nonlocal cancelled
-            sink.step(min(step_index + 1, total), total)
+            # img2img/inpaint run int(steps * strength) steps; diffusers records the count.
+            total = int(getattr(pipeline, "_num_timesteps", 0) or spec.steps)
+            done = min(step_index + 1, total)
+            if send_preview is not None and done % every == 0 and done < total:
+                data_url = dp.latent_preview(callback_kwargs.get("latents"), pipeline_type)
+                if data_url:
+                    send_preview(data_url)
+            sink.step(done, total)
             if sink.should_cancel():
                 cancelled = True
-                pipeline._interrupt = True  # the SD loop skips the remaining steps
+                pipeline._interrupt = True  # the denoising loop skips the remaining steps
             return callback_kwargs
 
         generators = [
             torch.Generator(device="cpu").manual_seed(spec.seed + i) for i in range(spec.n)
         ]
+        kwargs: dict[str, Any] = dict(
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt or None,
+            width=spec.width,
+            height=spec.height,
+            num_inference_steps=spec.steps,
+            guidance_scale=spec.guidance_scale,
+            num_images_per_prompt=spec.n,
+            generator=generators,
+            output_type="pil",
+            callback_on_step_end=on_step_end,
+            **call_kwargs,
+        )
+        accepted = inspect.signature(pipe.__call__).parameters
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
         try:
-            result = pipe(
-                prompt=spec.prompt,
-                negative_prompt=spec.negative_prompt or None,
-                width=spec.width,
-                height=spec.height,
-                num_inference_steps=spec.steps,
-                guidance_scale=spec.guidance_scale,
-                num_images_per_prompt=spec.n,
-                generator=generators,
-                output_type="pil",
-                callback_on_step_end=on_step_end,
-            )
+            result = pipe(**kwargs)
         except Exception as exc:
             if _is_oom(exc):
                 raise ProviderError(
@@ -502,6 +584,13 @@ class DiffusersProvider(ImageProvider):
             GeneratedImage(image=img, seed=spec.seed + i, info=dict(info))
             for i, img in enumerate(result.images)
         ]
+
+
+def _int_option(value: Any, *, default: int) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return default
 
 
 def _model_name(model: str) -> str:

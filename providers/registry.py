@@ -46,13 +46,26 @@ def provider_queue(name: str) -> str:
 
 
 def get(name: str) -> ImageProvider:
-    """The process-wide instance of provider ``name``.
+    """The process-wide instance of provider ``name``, ready to serve jobs.
 
     Raises:
-        ProviderUnavailable: not configured, or its backend (or a library it needs) cannot be
-            imported; the message says what to install or configure.
+        ProviderUnavailable: not in IMAGE_PROVIDERS, its backend (or a library it needs) cannot
+            be imported, or a required setting (API key, base URL) is empty; the message says
+            what to install or configure.
         ImproperlyConfigured: the backend rejected its ``OPTIONS``.
     """
+    provider = instance(name)
+    if not provider.is_configured():
+        require = getattr(provider, "require_configured", None)
+        if require is not None:
+            require()
+        raise ProviderUnavailable(f"Provider {name!r} is not configured.")
+    return provider
+
+
+def instance(name: str) -> ImageProvider:
+    """Like :func:`get`, but also returns providers whose settings are incomplete (for
+    listings and health checks)."""
     with _lock:
         if name in _instances:
             return _instances[name]

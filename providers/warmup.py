@@ -36,7 +36,16 @@ def warm_up_in_background(*, queues: Iterable[str] | None = None) -> threading.T
 
 
 def on_worker_ready(sender=None, **kwargs) -> None:
-    """Celery ``worker_ready`` handler: warm the providers served by this worker's queues."""
+    """Celery ``worker_ready`` handler: warm the providers served by this worker's queues.
+
+    Not in the main process of a prefork worker: its pool children are already forked (they
+    would not benefit), and a thread importing modules there while the pool forks a
+    replacement child (after one was killed) leaves that child deadlocked on the import lock,
+    its job never finishing (seen in tests/reliability/test_worker_kill.py, issue #7).
+    """
+    pool = getattr(sender, "pool", None)
+    if pool is not None and type(pool).__module__.endswith(".prefork"):
+        return
     try:
         queues = [q.name for q in sender.task_consumer.queues]
     except AttributeError:

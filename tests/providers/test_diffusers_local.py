@@ -300,7 +300,7 @@ def test_options_are_validated():
 
 def test_health_reports_device():
     assert DiffusersProvider(device="cpu", num_threads=1).health() == {
-        "configured": True, "reachable": True, "detail": "device=cpu",
+        "configured": True, "reachable": True, "latency_ms": 0.0, "detail": "device=cpu",
     }
 
 

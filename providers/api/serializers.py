@@ -1,0 +1,68 @@
+"""Serializers of the providers API (shapes only; rules live in services/selectors)."""
+
+from rest_framework import serializers
+
+from ..models import ModelProfile
+
+
+class ProviderSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    backend = serializers.CharField()
+    queue = serializers.CharField()
+    configured = serializers.BooleanField()
+    missing = serializers.ListField(child=serializers.CharField(),
+                                    help_text="Settings to set before it can be used.")
+    importable = serializers.BooleanField()
+    capabilities = serializers.DictField()
+    pipeline_types = serializers.ListField(child=serializers.CharField())
+    detail = serializers.CharField(allow_blank=True)
+
+
+class ProviderErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    at = serializers.FloatField(required=False, help_text="Epoch seconds.")
+
+
+class ProviderHealthSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    configured = serializers.BooleanField()
+    reachable = serializers.BooleanField()
+    ok = serializers.BooleanField()
+    latency_ms = serializers.FloatField(allow_null=True, help_text="Milliseconds.")
+    detail = serializers.CharField(allow_blank=True)
+    last_error = ProviderErrorSerializer(allow_null=True)
+    checked_at = serializers.FloatField(help_text="Epoch seconds.")
+    cached = serializers.BooleanField()
+
+
+class ProviderModelSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField(allow_blank=True)
+    pipeline_type = serializers.CharField()
+
+
+class ProviderModelsSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    models = ProviderModelSerializer(many=True)
+    error = ProviderErrorSerializer(allow_null=True)
+
+
+class ModelProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelProfile
+        fields = ["id", "name", "slug", "provider", "pipeline_type", "model_path", "options",
+                  "default_width", "default_height", "default_steps", "default_guidance_scale",
+                  "default_negative_prompt", "max_width", "max_height", "enabled", "is_default",
+                  "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class EnhanceSerializer(serializers.Serializer):
+    prompt = serializers.CharField(max_length=4000)
+    provider = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class EnhanceResponseSerializer(serializers.Serializer):
+    prompt = serializers.CharField()
+    provider = serializers.CharField()

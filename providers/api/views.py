@@ -1,0 +1,88 @@
+"""Providers API: listing, health, models, model profiles, prompt enhancement (thin views)."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..models import ModelProfile
+from ..selectors import provider_health_list, provider_list, provider_models_list
+from ..services import model_profile_save, prompt_enhance
+from .serializers import (
+    EnhanceResponseSerializer,
+    EnhanceSerializer,
+    ModelProfileSerializer,
+    ProviderHealthSerializer,
+    ProviderModelsSerializer,
+    ProviderSerializer,
+)
+
+REFRESH = OpenApiParameter("refresh", bool, required=False,
+                           description="Staff only: skip the short cache.")
+
+
+def _refresh(request) -> bool:
+    return request.user.is_staff and request.query_params.get("refresh") in ("1", "true")
+
+
+class ProviderListView(APIView):
+    """Every provider of ``IMAGE_PROVIDERS``: configured or not, queue, capabilities."""
+
+    @extend_schema(responses=ProviderSerializer(many=True))
+    def get(self, request):
+        return Response(ProviderSerializer(provider_list(), many=True).data)
+
+
+class ProviderHealthView(APIView):
+    """Per provider: configured, reachable, latency (ms), last error; cached briefly."""
+
+    @extend_schema(responses=ProviderHealthSerializer(many=True), parameters=[REFRESH])
+    def get(self, request):
+        return Response(ProviderHealthSerializer(
+            provider_health_list(refresh=_refresh(request)), many=True).data)
+
+
+class ProviderModelsView(APIView):
+    """Models each provider can serve (remote catalogues, local checkpoints)."""
+
+    @extend_schema(responses=ProviderModelsSerializer(many=True), parameters=[REFRESH])
+    def get(self, request):
+        return Response(ProviderModelsSerializer(
+            provider_models_list(refresh=_refresh(request)), many=True).data)
+
+
+class IsStaffOrReadOnly(permissions.BasePermission):
+    """Read for authenticated users, write for staff."""
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in permissions.SAFE_METHODS or request.user.is_staff
+
+
+class ModelProfileViewSet(viewsets.ModelViewSet):
+    """Model profiles (provider + pipeline type + model + defaults), by slug. Staff write;
+    an unknown provider or pipeline type is 400."""
+
+    serializer_class = ModelProfileSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    lookup_field = "slug"
+    queryset = ModelProfile.objects.all()
+
+    def perform_create(self, serializer):
+        serializer.instance = model_profile_save(profile=ModelProfile(),
+                                                 data=serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = model_profile_save(profile=serializer.instance,
+                                                 data=serializer.validated_data)
+
+
+class PromptEnhanceView(APIView):
+    """Rewrite a prompt with a text provider (Parasail by default)."""
+
+    @extend_schema(request=EnhanceSerializer, responses=EnhanceResponseSerializer)
+    def post(self, request):
+        serializer = EnhanceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(prompt_enhance(**serializer.validated_data))
