@@ -23,3 +23,193 @@ def generation_request_get(*, user, pk) -> GenerationRequest:
     return get_object_or_404(
         GenerationRequest.objects.select_related("job", "profile").prefetch_related("images"),
         pk=pk, user=user)
+
+
+# ------------------------------------------------------------------ library (#6)
+
+def _uid(user):
+    return getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+
+
+def _image_base():
+    return Image.objects.select_related("user", "project").prefetch_related("tags")
+
+
+def image_visible_q(*, user) -> Q:
+    """Images ``user`` may read: their own and public ones."""
+    uid = _uid(user)
+    return Q(is_public=True) | Q(user_id=uid) if uid else Q(is_public=True)
+
+
+def image_own_list(*, user):
+    """``user``'s images, newest first, with owner, project and tags loaded."""
+    return _image_base().filter(user_id=_uid(user))
+
+
+def image_gallery_list():
+    """Public images of everyone, newest first."""
+    return _image_base().filter(is_public=True)
+
+
+def image_user_list(*, user, username: str | None):
+    """Images of ``username``: all of them when ``user`` is that user, else the public ones.
+    Without ``username``: ``user``'s own images."""
+    if not username:
+        return image_own_list(user=user)
+    qs = _image_base().filter(user__username=username)
+    if getattr(user, "username", None) == username and _uid(user):
+        return qs
+    return qs.filter(is_public=True)
+
+
+def image_get_for_owner(*, user, pk) -> Image:
+    """An image ``user`` may read (own or public); ``Http404`` otherwise."""
+    return get_object_or_404(_image_base().filter(image_visible_q(user=user)), pk=pk)
+
+
+def project_list(*, user):
+    """Projects visible to ``user``: own and public, with image counts."""
+    from django.db.models import Count
+
+    from .models import Project
+
+    uid = _uid(user)
+    visible = Q(is_public=True) | Q(owner_id=uid) if uid else Q(is_public=True)
+    return (Project.objects.filter(visible).select_related("owner", "cover")
+            .annotate(image_count=Count("images", distinct=True))
+            .order_by("-updated_at", "-id"))
+
+
+def project_get(*, user, pk):
+    return get_object_or_404(project_list(user=user), pk=pk)
+
+
+def project_gallery(*, user, project):
+    """Images of ``project``: all for its owner, the public ones for others."""
+    qs = _image_base().filter(project=project)
+    if project.owner_id == _uid(user):
+        return qs
+    return qs.filter(is_public=True)
+
+
+def style_list(*, user):
+    """Own and shared styles."""
+    from .models import Style
+
+    return Style.objects.filter(Q(owner_id=_uid(user)) | Q(is_shared=True)).select_related("owner")
+
+
+def tag_counts(*, user, mine: bool = False):
+    """Tags with ``count``: images visible to ``user`` (own + public; only own with ``mine``)
+    carrying each tag, highest first; tags with no such image are left out."""
+    from django.db.models import Count
+
+    from .models import Tag
+
+    uid = _uid(user)
+    if mine:
+        cond = Q(images__user_id=uid)
+    else:
+        cond = Q(images__is_public=True) | Q(images__user_id=uid) if uid else Q(
+            images__is_public=True)
+    return (Tag.objects.annotate(count=Count("images", filter=cond, distinct=True))
+            .filter(count__gt=0).order_by("-count", "name"))
+
+
+def prompt_helper_list(*, user):
+    from .models import PromptHelper
+
+    return PromptHelper.objects.filter(owner_id=_uid(user))
+
+
+def prompt_helper_similar(*, user, query: str, k: int = 5
+                          ) -> tuple[str, list[tuple[object, float]]]:
+    """``user``'s prompt helpers closest to ``query`` by cosine similarity of the embeddings
+    stored at save time (vectors of another embedder are recomputed once and stored); returns
+    ``(embedder_name, [(helper, score), ...])`` best first, at most ``k``, score > 0."""
+    from .embeddings import cosine, get_embedder
+
+    from .models import PromptHelper
+
+    embedder = get_embedder()
+    helpers = prompt_helper_list(user=user)
+    stale = list(helpers.exclude(embedder=embedder.name))
+    if stale:  # made by another embedder (settings changed): recompute once and store
+        for helper, vector in zip(stale, embedder.embed([h.prompt for h in stale])):
+            helper.embedding, helper.embedder = vector, embedder.name
+        PromptHelper.objects.bulk_update(stale, ["embedding", "embedder"])
+    qvec = embedder.embed([query])[0]
+    scored = []
+    for helper in helpers.all():
+        score = cosine(qvec, helper.embedding)
+        if score > 0:
+            scored.append((helper, round(score, 4)))
+    scored.sort(key=lambda pair: (-pair[1], pair[0].pk))
+    return embedder.name, scored[:k]
+
+
+def theme_list(*, user):
+    """Own and shared themes."""
+    from .models import ThemeHelper
+
+    return (ThemeHelper.objects.filter(Q(owner_id=_uid(user)) | Q(is_shared=True))
+            .select_related("owner"))
+
+
+def theme_favorite_list(*, user):
+    from .models import ThemeFavorite
+
+    return ThemeFavorite.objects.filter(user_id=_uid(user)).select_related("theme", "theme__owner")
+
+
+def usage_list(*, user):
+    """Usage logs: all for staff, else the user's own."""
+    from .models import UsageLog
+
+    qs = UsageLog.objects.select_related("user")
+    return qs if user.is_staff else qs.filter(user_id=user.pk)
+
+
+def usage_summary(*, logs) -> dict:
+    """Totals of ``logs`` (a UsageLog queryset): ``overall`` and lists ``by_day``,
+    ``by_provider``, ``by_model``, ``by_lora``, ``by_user`` of
+    ``{"key", "generations", "images", "cost" (USD string, 4 decimals), "seconds"}``."""
+    from decimal import Decimal
+
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    def counters(row) -> dict:
+        return {"generations": row["generations"], "images": row["images"] or 0,
+                "cost": f"{(row['cost'] or Decimal(0)):.4f}",
+                "seconds": round(row["seconds"] or 0.0, 2)}
+
+    aggs = dict(generations=Count("id"), images=Sum("image_count"),
+                cost=Sum("estimated_cost"), seconds=Sum("duration_seconds"))
+
+    def grouped(field):
+        rows = logs.values(field).annotate(**aggs).order_by("-generations", field)
+        return [{"key": r[field], **counters(r)} for r in rows]
+
+    by_lora: dict[str, dict] = {}
+    for log in logs.select_related(None).only("lora_names", "image_count", "estimated_cost",
+                                              "duration_seconds"):
+        for name in log.lora_names or []:
+            row = by_lora.setdefault(name, {"generations": 0, "images": 0,
+                                            "cost": Decimal(0), "seconds": 0.0})
+            row["generations"] += 1
+            row["images"] += log.image_count
+            row["cost"] += log.estimated_cost
+            row["seconds"] += log.duration_seconds
+    return {
+        "overall": counters(logs.aggregate(**aggs)),
+        "by_day": [{"key": r["day"].isoformat(), **counters(r)} for r in
+                   logs.annotate(day=TruncDate("created_at")).values("day")
+                   .annotate(**aggs).order_by("day")],
+        "by_provider": grouped("provider"),
+        "by_model": grouped("model_name"),
+        "by_lora": sorted(({"key": k, **counters(v)} for k, v in by_lora.items()),
+                          key=lambda r: (-r["generations"], r["key"])),
+        "by_user": [{"key": r["user__username"] or "(deleted)", **counters(r)} for r in
+                    logs.values("user__username").annotate(**aggs).order_by("-generations")],
+    }

@@ -9,13 +9,14 @@ from typing import Callable
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from core.exceptions import ApplicationError
 from jobs.models import Job
 from jobs.progress import ProgressReporter
 from jobs.services import (
     job_create,
+    job_enqueue,
     job_fail,
     job_fail_unexpected,
     job_mark_canceled,
@@ -34,7 +35,7 @@ from providers.base import (
 )
 from providers.selectors import profile_get
 
-from .models import GenerationRequest, Image, UsageLog
+from .models import GenerationRequest, Image
 from .pngmeta import build_infotext, png_bytes, thumbnail_bytes
 from .prompt import PromptSyntaxError, parse_prompt_loras
 
@@ -89,18 +90,68 @@ def generation_validate(*, profile, width: int, height: int, n: int, loras: list
         raise ApplicationError("invalid", f"{field}: {messages[0]}", fields=errors)
 
 
-def generation_create(*, user, params: dict, enqueue: bool = True) -> GenerationRequest:
+def _same_generation(existing: GenerationRequest, *, profile, params: dict) -> bool:
+    """Whether ``params`` (a ``GenerateSerializer`` body) asks for what ``existing`` recorded:
+    same prompt, model, LoRAs and every value the body sets (defaults and random seeds are not
+    compared). Used for ``Idempotency-Key`` replays instead of storing a body hash."""
+    if existing.profile_id != profile.pk or existing.prompt != params["prompt"]:
+        return False
+    if (params.get("n") or 1) != existing.n:
+        return False
+    for field in ("width", "height", "steps", "guidance_scale", "negative_prompt"):
+        if params.get(field) is not None and params[field] != getattr(existing, field):
+            return False
+    if params.get("seed") is not None and params["seed"] >= 0 and params["seed"] != existing.seed:
+        return False
+    try:
+        _, loras = _resolve_loras(prompt=params["prompt"], loras=params.get("loras") or [])
+    except ApplicationError:
+        return False
+    as_set = lambda items: {(x["lora_id"], float(x["weight"])) for x in items}  # noqa: E731
+    return as_set(loras) == as_set(existing.loras)
+
+
+def _generation_replay(*, user, key: str, profile, params: dict) -> GenerationRequest | None:
+    """The request ``user`` made earlier with Idempotency-Key ``key``, or None.
+
+    Raises:
+        ApplicationError: 409 ``idempotency_key_reused`` when the body differs.
+    """
+    existing = GenerationRequest.objects.select_related("job").filter(
+        user=user, idempotency_key=key).first()
+    if existing is not None and not _same_generation(existing, profile=profile, params=params):
+        raise ApplicationError("idempotency_key_reused",
+                               "This Idempotency-Key was used for a different request.",
+                               status=409)
+    return existing
+
+
+def generation_create(*, user, params: dict, enqueue: bool = True,
+                      idempotency_key: str = "") -> GenerationRequest:
     """Validate ``params`` (see ``GenerateSerializer``), create the request and its queued Job,
     and enqueue ``generation_run`` on the provider's queue after commit.
 
     Missing values come from the model profile's defaults; ``seed`` None or -1 picks a random
     seed now so it is recorded.
 
+    ``idempotency_key`` (the ``Idempotency-Key`` header, at most 255 characters): a key this
+    user sent before returns that first request unchanged (nothing new is created or queued),
+    also when two such requests race (the unique constraint decides); the same key with a
+    different body is 409 ``idempotency_key_reused``.
+
     Raises:
         ApplicationError: 400 ``unknown_model`` / ``unknown_lora`` / ``invalid``, 503
-            ``provider_unavailable``.
+            ``provider_unavailable`` / ``broker_unavailable``.
     """
+    from .services_library import style_apply_params  # style template + defaults (#6)
+
+    params = style_apply_params(user=user, params=params)
     profile = profile_get(slug=params.get("model"))
+    if idempotency_key:
+        replay = _generation_replay(user=user, key=idempotency_key, profile=profile,
+                                    params=params)
+        if replay is not None:
+            return replay
     width = params.get("width") or profile.default_width
     height = params.get("height") or profile.default_height
     steps = params.get("steps") or profile.default_steps
@@ -118,34 +169,46 @@ def generation_create(*, user, params: dict, enqueue: bool = True) -> Generation
                                fields={"prompt": ["The prompt has no text besides LoRA tags."]})
     generation_validate(profile=profile, width=width, height=height, n=n, loras=loras)
     queue = registry.provider_queue(profile.provider)
-    with transaction.atomic():
-        job = job_create(kind="generate", user=user, total_steps=steps,
-                         celery_task_id=str(uuid.uuid4()))
-        request = GenerationRequest.objects.create(
-            user=user, job=job, profile=profile, prompt=params["prompt"], clean_prompt=clean,
-            negative_prompt=negative, width=width, height=height, steps=steps,
-            guidance_scale=guidance, seed=seed, n=n, loras=loras,
-        )
-        if enqueue:
-            from .tasks import generation_run as task
+    try:
+        with transaction.atomic():
+            job = job_create(kind="generate", user=user, total_steps=steps,
+                             celery_task_id=str(uuid.uuid4()))
+            request = GenerationRequest.objects.create(
+                user=user, job=job, profile=profile, prompt=params["prompt"],
+                clean_prompt=clean, negative_prompt=negative, width=width, height=height,
+                steps=steps, guidance_scale=guidance, seed=seed, n=n, loras=loras,
+                idempotency_key=idempotency_key, style=params.get("style_obj"),
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the unique constraint: answer with it.
+        replay = idempotency_key and _generation_replay(
+            user=user, key=idempotency_key, profile=profile, params=params)
+        if not replay:
+            raise
+        return replay
+    if enqueue:
+        from .tasks import generation_run as task
 
-            transaction.on_commit(lambda: task.apply_async(
-                args=[request.pk], queue=queue, task_id=job.celery_task_id))
+        # After the commit, so a dead broker reaches the HTTP answer (503 broker_unavailable).
+        job_enqueue(job=job, task=task, args=[request.pk], queue=queue)
     return request
 
 
 def _spec_for(request: GenerationRequest) -> GenerationSpec:
     from loras.models import LoraModel
 
-    paths = {lora.pk: lora.abs_path for lora in LoraModel.objects.filter(
+    found = {lora.pk: lora for lora in LoraModel.objects.filter(
         pk__in=[x["lora_id"] for x in request.loras], status=LoraModel.Status.PRESENT,
     ).select_related("root")}
+    paths = {pk: lora.abs_path for pk, lora in found.items()}
     loras = []
     for item in request.loras:
         if item["lora_id"] not in paths:
             raise ProviderError("unknown_lora", f"LoRA {item['name']!r} left the library.")
         loras.append(LoraSpec(path=paths[item["lora_id"]], sha256=item["sha256"],
-                              name=item["name"], weight=item["weight"]))
+                              name=item["name"], weight=item["weight"],
+                              civitai_model_id=found[item["lora_id"]].civitai_model_id,
+                              civitai_version_id=found[item["lora_id"]].civitai_version_id))
     profile = request.profile
     return GenerationSpec(
         model=ModelSpec(pipeline_type=profile.pipeline_type, model=profile.model_path,
@@ -161,11 +224,16 @@ def _image_store(*, request: GenerationRequest, out: GeneratedImage) -> Image:
     """Write one PNG (with parameters) and its thumbnail, and create the Image row."""
     profile = request.profile
     sampler = out.info.get("sampler", "")
+    extra = None
+    if request.kind != "txt2img":  # edit and upscale (#5): strength / upscaler, A1111's names
+        from .services_edit import edit_infotext_extra
+
+        extra = edit_infotext_extra(request=request)
     parameters = build_infotext(
         prompt=request.prompt, negative_prompt=request.negative_prompt, steps=request.steps,
         sampler=sampler, cfg_scale=request.guidance_scale, seed=out.seed,
         width=out.image.width, height=out.image.height, model=profile.name,
-        lora_hashes=[(x["name"], x["short_hash"]) for x in request.loras],
+        lora_hashes=[(x["name"], x["short_hash"]) for x in request.loras], extra=extra,
     )
     stem = uuid.uuid4().hex
     image = Image(
@@ -174,13 +242,19 @@ def _image_store(*, request: GenerationRequest, out: GeneratedImage) -> Image:
         guidance_scale=request.guidance_scale, sampler=sampler, prompt=request.prompt,
         negative_prompt=request.negative_prompt, provider=profile.provider,
         model_name=profile.name, loras=request.loras, parameters=parameters,
+        source_id=request.source_image_id, kind=request.kind,
     )
     image.file.save(f"{stem}.png", ContentFile(png_bytes(out.image, parameters=parameters)),
                      save=False)
-    image.thumbnail.save(f"{stem}.webp",
-                         ContentFile(thumbnail_bytes(out.image, size=settings.THUMBNAIL_SIZE)),
-                         save=False)
-    image.save()
+    try:
+        image.thumbnail.save(f"{stem}.webp", ContentFile(
+            thumbnail_bytes(out.image, size=settings.THUMBNAIL_SIZE)), save=False)
+        image.save()
+    except BaseException:  # no orphan PNG when the thumbnail or the row fails
+        image.file.delete(save=False)
+        if image.thumbnail:
+            image.thumbnail.delete(save=False)
+        raise
     return image
 
 
@@ -212,20 +286,25 @@ def generation_run(*, request_id: int,
     started = time.monotonic()
     stored: list[Image] = []
     try:
-        provider = registry.get(request.profile.provider)
         spec = _spec_for(request)
         generate_started = time.monotonic()
-        outputs = provider.generate(spec, reporter)
+        if request.kind == "txt2img":
+            outputs = registry.get(request.profile.provider).generate(spec, reporter)
+        else:  # img2img, inpaint, upscale (#5)
+            from .services_edit import edit_outputs
+
+            outputs = edit_outputs(request=request, spec=spec, sink=reporter)
         generate_seconds = time.monotonic() - generate_started
         with transaction.atomic():
-            stored = [_image_store(request=request, out=out) for out in outputs]
-            UsageLog.objects.create(
-                user=request.user, request=request, provider=request.profile.provider,
-                model_name=request.profile.name, image_count=len(stored),
-                duration_seconds=time.monotonic() - started,
-            )
+            for out in outputs:  # one by one, so a failure can remove the files already written
+                stored.append(_image_store(request=request, out=out))
+            from .hooks import post_generation_hooks_run  # tags, usage log, webhook (#6)
+
+            hook_errors = post_generation_hooks_run(request=request, images=stored, job=job,
+                                                    started=started)
             return job_succeed(job=job, result={
                 "request": request.pk, "images": [image_payload(i) for i in stored],
+                "hook_errors": hook_errors,
                 "timings": {"generate_seconds": round(generate_seconds, 4),
                             "total_seconds": round(time.monotonic() - started, 4)}},
                 message=f"{len(stored)} image{'s' if len(stored) != 1 else ''}")
@@ -237,4 +316,7 @@ def generation_run(*, request_id: int,
         for image in stored:
             image.file.delete(save=False)
             image.thumbnail.delete(save=False)
+        if isinstance(exc, OSError):  # disk full, permission denied: say so (reliability #7)
+            return job_fail(job=job, code="storage_error", message="Could not write the "
+                            f"image files: {exc.strerror or exc}. Nothing was kept.")
         return job_fail_unexpected(job=job, exc=exc)

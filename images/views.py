@@ -1,34 +1,110 @@
-"""Server-rendered pages: generate (/), gallery, image detail."""
+"""Server-rendered pages: generate (/), gallery, image detail, projects, usage.
+
+The pages render a shell (plus what is cheap to compute server-side: model profiles with their
+provider's capabilities, usage charts) and small vanilla scripts in ``static/`` do the rest over
+the JSON API. Every script shows a clear message when an endpoint it uses answers 404/5xx.
+"""
+
+from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from loras.models import LoraModel
-from providers.models import ModelProfile
 
 from .selectors import image_get, image_list
+from .selectors_pages import (
+    bar_chart,
+    column_chart,
+    image_is_owner,
+    image_model_names,
+    profile_choices,
+    usage_summary,
+)
 
 
 @login_required
 def generate_page(request):
-    """The generate form with a live progress bar (WebSocket) and the latest images."""
-    profiles = ModelProfile.objects.filter(enabled=True)
+    """The generate form: style, LoRA picker, model profile with capabilities, live progress,
+    my running jobs. Prefilled from the query string by ``static/generate.js``."""
     recent = image_list(user=request.user)[:12]
     loras = LoraModel.objects.all()[:500]
     return render(request, "images/generate.html",
-                  {"profiles": profiles, "recent": recent, "loras": loras})
+                  {"profiles": profile_choices(), "recent": recent, "loras": loras})
 
 
 @login_required
 def gallery_page(request):
-    """A grid of the user's thumbnails, 60 per page."""
-    page = Paginator(image_list(user=request.user), 60).get_page(request.GET.get("page"))
-    return render(request, "images/gallery.html", {"page": page})
+    """Grid with infinite scroll over ``/api/images/`` (mine) or ``/api/gallery/`` (public)."""
+    return render(request, "images/gallery.html", {
+        "model_names": image_model_names(user=request.user),
+        "lora_names": LoraModel.objects.values_list("name", flat=True)[:500],
+        "initial": {k: request.GET.get(k, "") for k in ("project", "tag", "model", "lora")},
+        "scope": "public" if request.GET.get("scope") == "public" else "mine",
+    })
 
 
 @login_required
 def image_detail_page(request, pk):
-    """One image with its generation parameters."""
+    """One image with its parameters and, for its owner, the edit/upscale/narrate/... actions.
+    Others' private images are 404."""
     image = image_get(user=request.user, pk=pk)
-    return render(request, "images/image_detail.html", {"image": image})
+    return render(request, "images/image_detail.html", {
+        "image": image,
+        "is_owner": image_is_owner(image=image, user=request.user),
+        "profiles": profile_choices(),
+        "audio_url": _file_url(getattr(image, "audio", None)),
+        "tags": _image_tags(image),
+    })
+
+
+@login_required
+def projects_page(request):
+    """My projects (list + create) over ``/api/image-projects/``."""
+    return render(request, "images/projects.html")
+
+
+@login_required
+def project_detail_page(request, pk):
+    """One project's images (add/remove) over ``/api/image-projects/<pk>/`` and
+    ``/api/projects/<pk>/gallery/``; a missing or foreign project shows the API's 404."""
+    return render(request, "images/project_detail.html", {"project_id": pk})
+
+
+@login_required
+def usage_page(request):
+    """Usage charts (per day, provider, model, LoRA) as inline SVG, totals and estimated cost.
+    Staff may add ``?all=1`` to see every user's usage."""
+    everyone = bool(request.user.is_staff and request.GET.get("all"))
+    days = _int(request.GET.get("days"), default=30, low=1, high=365)
+    summary = usage_summary(user=None if everyone else request.user, days=days)
+    charts = [
+        ("Generations per day", "day", column_chart(summary["per_day"])),
+        ("Per provider", "provider", bar_chart(summary["per_provider"])),
+        ("Per model", "model", bar_chart(summary["per_model"])),
+        ("Per LoRA", "lora", bar_chart(summary["per_lora"])),
+    ]
+    return render(request, "images/usage.html", {
+        "summary": summary, "charts": charts, "everyone": everyone, "days": days,
+    })
+
+
+def _int(raw, *, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(raw)))
+    except (TypeError, ValueError):
+        return default
+
+
+def _file_url(field) -> str | None:
+    try:
+        return field.url if field else None
+    except ValueError:
+        return None
+
+
+def _image_tags(image) -> list[str]:
+    tags = getattr(image, "tags", None)
+    if tags is None or not hasattr(tags, "all"):
+        return []
+    return [t.name for t in tags.all()]

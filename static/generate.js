@@ -19,6 +19,8 @@
   var outputEmpty = $("output-empty");
   var loraList = $("lora-list");
   var loraTemplate = $("lora-row-template");
+  var styleSelect = $("id_style");
+  var stepPreview = $("step-preview");
 
   var TERMINAL = { succeeded: 1, failed: 1, canceled: 1 };
   var current = null; // {id, ws, pollTimer, done}
@@ -53,6 +55,7 @@
       profileInfo.textContent = d.provider + " · " + d.pipeline + " · max " +
         d.maxWidth + "×" + d.maxHeight;
     }
+    renderCapabilities(d);
     field("width").max = d.maxWidth;
     field("height").max = d.maxHeight;
     if (!fillValues) return;
@@ -65,6 +68,41 @@
     lastDefaultNegative = d.negative || "";
   }
 
+  var CAP_LABELS = { txt2img: "txt2img", img2img: "img2img", inpaint: "inpaint",
+    upscale: "upscale", loras: "LoRAs", negative_prompt: "negative prompt", seed: "seed",
+    guidance: "CFG", steps: "steps" };
+
+  /* Badges of what the selected profile's provider can do (server-rendered JSON). */
+  function renderCapabilities(d) {
+    var list = $("profile-caps");
+    if (!list) return;
+    list.textContent = "";
+    if (d.unavailable) {
+      var li = document.createElement("li");
+      li.className = "cap cap-off cap-warning";
+      li.textContent = "Provider unavailable: " + d.unavailable;
+      list.appendChild(li);
+      return;
+    }
+    var caps = {};
+    try { caps = JSON.parse(d.capabilities || "{}"); } catch (e) { caps = {}; }
+    Object.keys(CAP_LABELS).forEach(function (key) {
+      if (!(key in caps)) return;
+      var item = document.createElement("li");
+      item.className = "cap " + (caps[key] ? "cap-on" : "cap-off");
+      item.dataset.cap = key;
+      item.textContent = (caps[key] ? "✓ " : "✕ ") + CAP_LABELS[key];
+      list.appendChild(item);
+    });
+    if (caps.max_batch) {
+      var b = document.createElement("li");
+      b.className = "cap";
+      b.textContent = "batch ≤ " + caps.max_batch;
+      list.appendChild(b);
+      if (field("n")) field("n").max = caps.max_batch;
+    }
+  }
+
   if (modelSelect) {
     modelSelect.addEventListener("change", function () {
       applyProfile(selectedProfile(), true);
@@ -73,7 +111,35 @@
 
   /* ---------- LoRA rows ---------- */
 
-  function addLoraRow(name, weight) {
+  /* Insert ``word`` into the prompt at the caret (or at the end), comma-separated. */
+  function insertIntoPrompt(word) {
+    var el = field("prompt");
+    var v = el.value;
+    if (v.indexOf(word) !== -1) return;
+    var at = typeof el.selectionStart === "number" && document.activeElement === el ?
+      el.selectionStart : v.length;
+    var before = v.slice(0, at).replace(/\s+$/, "");
+    var after = v.slice(at);
+    var sep = before && !/[,(]$/.test(before) ? ", " : "";
+    el.value = before + sep + word + (after && !/^\s*,/.test(after) ? ", " : "") + after.replace(/^\s+/, "");
+  }
+
+  function setTriggers(row, triggers) {
+    var box = row.querySelector(".lora-triggers");
+    if (!box) return;
+    box.textContent = "";
+    (triggers || []).forEach(function (word) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "chip trigger-word";
+      b.title = "Insert into the prompt";
+      b.textContent = "+ " + word;
+      b.addEventListener("click", function () { insertIntoPrompt(word); });
+      box.appendChild(b);
+    });
+  }
+
+  function addLoraRow(name, weight, triggers) {
     var row = loraTemplate.content.firstElementChild.cloneNode(true);
     var nameInput = row.querySelector(".lora-name");
     var slider = row.querySelector(".lora-weight");
@@ -83,6 +149,7 @@
     out.textContent = Number(slider.value).toFixed(2);
     slider.addEventListener("input", function () { out.textContent = Number(slider.value).toFixed(2); });
     row.querySelector(".lora-remove").addEventListener("click", function () { row.remove(); });
+    setTriggers(row, triggers);
     loraList.appendChild(row);
     return row;
   }
@@ -98,6 +165,81 @@
       if (name) out.push({ lora: name, weight: Number(row.querySelector(".lora-weight").value) });
     });
     return out;
+  }
+
+  /* ---------- LoRA library search ---------- */
+
+  var search = $("lora-search");
+  var results = $("lora-results");
+  var searchMsg = $("lora-search-msg");
+  var searchTimer = null;
+  var searchSeq = 0;
+
+  function hasLora(name) {
+    return collectLoras().some(function (l) { return l.lora === name; });
+  }
+
+  function showResults(items) {
+    results.textContent = "";
+    items.forEach(function (l) {
+      var li = document.createElement("li");
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "lora-result";
+      b.dataset.name = l.name;
+      var strong = document.createElement("strong");
+      strong.textContent = l.name;
+      b.appendChild(strong);
+      var meta = [l.base_model, (l.trigger_words || []).slice(0, 3).join(", ")].filter(Boolean);
+      if (meta.length) {
+        var span = document.createElement("span");
+        span.className = "muted";
+        span.textContent = " " + meta.join(" · ");
+        b.appendChild(span);
+      }
+      b.addEventListener("click", function () {
+        if (!hasLora(l.name)) {
+          var w = l.preferred_weight === null || l.preferred_weight === undefined ? 1 : l.preferred_weight;
+          addLoraRow(l.name, w, l.trigger_words || []);
+        }
+        results.hidden = true;
+        search.value = "";
+      });
+      li.appendChild(b);
+      results.appendChild(li);
+    });
+    results.hidden = !items.length;
+  }
+
+  function runSearch() {
+    var q = search.value.trim();
+    var seq = ++searchSeq;
+    if (!q) { showResults([]); searchMsg.textContent = ""; return; }
+    api("GET", search.dataset.api + "?page_size=10&search=" + encodeURIComponent(q)).then(function (r) {
+      if (seq !== searchSeq) return;
+      if (!r.ok || !r.data) {
+        searchMsg.textContent = r.status === 404 ? "The LoRA library API is not available." :
+          "LoRA search failed (HTTP " + r.status + ").";
+        showResults([]);
+        return;
+      }
+      var items = Array.isArray(r.data) ? r.data : (r.data.results || []);
+      searchMsg.textContent = items.length ? "" : "No LoRA matches “" + q + "”.";
+      showResults(items);
+    }, function () {
+      if (seq === searchSeq) searchMsg.textContent = "Could not reach the server.";
+    });
+  }
+
+  if (search) {
+    search.addEventListener("input", function () {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(runSearch, 200);
+    });
+    search.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { ev.preventDefault(); clearTimeout(searchTimer); runSearch(); }
+      if (ev.key === "Escape") results.hidden = true;
+    });
   }
 
   var seedRandom = $("seed-random");
@@ -124,7 +266,11 @@
     });
     // LoRAs as repeated lora=name:weight; skip the ones already tagged in the prompt.
     var prompt = field("prompt").value;
-    q.getAll("lora").forEach(function (spec) {
+    var specs = q.getAll("lora");
+    q.getAll("loras").forEach(function (list) {
+      list.split(",").forEach(function (spec) { if (spec.trim()) specs.push(spec.trim()); });
+    });
+    specs.forEach(function (spec) {
       var idx = spec.lastIndexOf(":");
       var name = idx > 0 ? spec.slice(0, idx) : spec;
       var weight = idx > 0 ? parseFloat(spec.slice(idx + 1)) : 1;
@@ -272,8 +418,20 @@
     }
     progressText.textContent = text;
     cancelBtn.hidden = !!TERMINAL[status];
+    showPreview(TERMINAL[status] ? null : (job.preview || (job.result && job.result.preview)));
 
     if (TERMINAL[status]) finish(job);
+  }
+
+  /* A step preview from the snapshot: a URL, a data: URL, or bare base64 WebP. */
+  function showPreview(preview) {
+    if (!stepPreview) return;
+    if (!preview) { stepPreview.hidden = true; stepPreview.removeAttribute("src"); return; }
+    var src = typeof preview === "object" ? (preview.url || preview.data || "") : String(preview);
+    if (!src) return;
+    if (!/^(data:|\/|https?:)/.test(src)) src = "data:image/webp;base64," + src;
+    stepPreview.src = src;
+    stepPreview.hidden = false;
   }
 
   function finish(job) {
@@ -381,6 +539,7 @@
       loras: collectLoras(),
     };
     if (modelSelect && modelSelect.value) body.model = modelSelect.value;
+    if (styleSelect && styleSelect.value) body.style = styleSelect.value;
     if (body.n === null) delete body.n;
 
     stopFollowing();
@@ -398,6 +557,7 @@
         progressWrap.hidden = false;
         revealOutput();
         follow(String(r.data.job), r.data.ws_url);
+        if (window.Atelier.refreshQueue) window.Atelier.refreshQueue();
         return;
       }
       setBusy(false);

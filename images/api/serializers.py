@@ -33,6 +33,9 @@ class GenerateSerializer(serializers.Serializer):
                                     allow_null=True, default=None)
     n = serializers.IntegerField(min_value=1, max_value=8, default=1)
     loras = LoraRefSerializer(many=True, required=False, default=list)
+    style = serializers.CharField(max_length=100, required=False, allow_null=True,
+                                  allow_blank=True, default=None,
+                                  help_text="Style id or name: its template wraps the prompt.")
 
     def validate_width(self, value):
         if value is not None and value % 8:

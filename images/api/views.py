@@ -1,28 +1,44 @@
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import Image
-from ..selectors import generation_request_get, image_get, image_list
+from core.exceptions import ApplicationError
+from core.throttling import GenerateRateThrottle
+
+from ..selectors import generation_request_get
 from ..services import generation_create
 from .serializers import (
     GenerateResponseSerializer,
     GenerateSerializer,
-    ImageSerializer,
     StatusSerializer,
 )
 
 
 class GenerateView(APIView):
-    """Queue a txt2img generation; answers 202 with the job to follow."""
+    """Queue a txt2img generation; answers 202 with the job to follow.
 
-    @extend_schema(request=GenerateSerializer, responses={202: GenerateResponseSerializer})
+    ``Idempotency-Key`` header (optional, 1-255 characters): repeating a request with the same
+    key returns the first request's answer (same job); another body under the same key is 409
+    ``idempotency_key_reused``. Rate-limited per user (``THROTTLE_GENERATE_RATE``, 429)."""
+
+    throttle_classes = [GenerateRateThrottle]
+
+    @extend_schema(request=GenerateSerializer, responses={202: GenerateResponseSerializer},
+                   parameters=[OpenApiParameter(
+                       "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                       description="Client-chosen key (at most 255 characters): a repeated "
+                                   "request returns the first one's job.")])
     def post(self, request):
         serializer = GenerateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        gen = generation_create(user=request.user, params=serializer.validated_data)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            raise ApplicationError("invalid", "Idempotency-Key: at most 255 characters.",
+                                   fields={"Idempotency-Key": ["At most 255 characters."]})
+        gen = generation_create(user=request.user, params=serializer.validated_data,
+                                idempotency_key=key)
         return Response(
             {"id": gen.pk, "job": str(gen.job_id), "status": gen.job.status,
              "status_url": reverse("api:status", args=[gen.pk]),
@@ -40,14 +56,6 @@ class StatusView(APIView):
         return Response(StatusSerializer(gen).data)
 
 
-class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Your generated images, newest first."""
 
-    serializer_class = ImageSerializer
-    queryset = Image.objects.none()  # for the schema; requests use get_queryset()
-
-    def get_queryset(self):
-        return image_list(user=self.request.user)
-
-    def get_object(self):
-        return image_get(user=self.request.user, pk=self.kwargs["pk"])
+# The image library (list, detail, patch, delete, narrate, file) is
+# ``images.api.views_library.ImageViewSet``, registered in config/api_router.py.

@@ -7,7 +7,9 @@ Runs Debian's chromium through Playwright (never ``playwright install``); `make 
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -212,4 +214,146 @@ def test_polling_fallback_when_the_websocket_closes(asgi_live_server, browser_pa
         "() => { const i = document.querySelector('#result img');"
         " return i && i.complete && i.naturalWidth > 0; }", timeout=JOB_TIMEOUT_MS)
     assert polled, "the page never polled GET /api/jobs/<id>/"
+    assert seen["page_errors"] == []
+
+
+@pytest.fixture
+def style_and_loras(db, user, tmp_path):
+    """A shared style and two LoRAs (with trigger words) in the library."""
+    from images.models import Style
+    from loras.models import LibraryRoot, LoraModel
+
+    style = Style.objects.create(name="Watercolor", prompt_template="{prompt}, watercolor wash",
+                                 negative_prompt="photo", is_shared=True)
+    root = LibraryRoot.objects.create(name="main", path=str(tmp_path / "loras"))
+    for name, triggers, weight in (("inkwash", ["inkwash style", "sumi-e"], 0.7),
+                                   ("pixelart", ["pixel art"], None)):
+        LoraModel.objects.create(root=root, relative_path=f"{name}.safetensors",
+                                 file_name=f"{name}.safetensors", name=name,
+                                 trigger_words=triggers, preferred_weight=weight,
+                                 base_model="SD 1.5")
+    return style
+
+
+def test_style_lora_picker_capabilities_and_styled_generation(asgi_live_server, style_and_loras,
+                                                              browser_page, tmp_path):
+    page, seen = browser_page
+    base = asgi_live_server
+    _log_in(page, base)
+
+    # Capabilities of the fake provider, rendered with the profile.
+    caps = page.locator("#profile-caps")
+    expect(caps.locator("[data-cap=txt2img]")).to_have_class(re.compile(r"\bcap-on\b"))
+    expect(caps.locator("[data-cap=loras]")).to_have_class(re.compile(r"\bcap-on\b"))
+    expect(caps).to_contain_text("batch ≤ 8")
+
+    # Search the library, pick a LoRA: its preferred weight and trigger words come along.
+    page.fill("#lora-search", "ink")
+    result = page.locator("#lora-results .lora-result")
+    expect(result).to_have_count(1)
+    expect(result).to_contain_text("inkwash")
+    result.click()
+    row = page.locator("#lora-list .lora-row")
+    expect(row).to_have_count(1)
+    expect(row.locator(".lora-name")).to_have_value("inkwash")
+    expect(row.locator(".lora-weight-value")).to_have_text("0.70")
+    page.fill("#id_prompt", "a heron")
+    row.locator(".trigger-word", has_text="sumi-e").click()
+    expect(page.locator("#id_prompt")).to_have_value("a heron, sumi-e")
+    page.fill("#lora-search", "zzz-nothing")
+    expect(page.locator("#lora-search-msg")).to_contain_text("No LoRA matches")
+
+    # The style list comes from /api/styles/; the template is shown.
+    page.select_option("#id_style", label="Watercolor")
+    expect(page.locator("#style-info")).to_contain_text("{prompt}, watercolor wash")
+    shot_dir = Path(os.environ.get("PAGES_SCREENSHOT_DIR") or tmp_path)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shot_dir / "generate.png"), full_page=True)
+
+    # The LoRA row has no file behind it: drop it and generate with the style only.
+    row.locator(".lora-remove").click()
+    sent = []
+    page.on("request", lambda r: r.url.endswith("/api/generate/") and sent.append(r.post_data_json))
+    page.click("#generate-btn")
+    page.wait_for_function("document.querySelector('#progress').value === 1",
+                           timeout=JOB_TIMEOUT_MS)
+    assert sent and sent[0]["style"] == str(style_and_loras.pk)
+    page.click("#result a")
+    expect(page.locator("#param-prompt")).to_have_text("a heron, sumi-e, watercolor wash")
+    assert seen["page_errors"] == []
+
+
+def test_queue_lists_my_running_job_and_cancels_it(asgi_live_server, slow_profile, browser_page):
+    page, seen = browser_page
+    base = asgi_live_server
+    _log_in(page, base)
+    expect(page.locator("#queue-empty")).to_be_visible()
+    page.select_option("#id_model", "slow")
+    page.fill("#id_prompt", "a slow queued one")
+    page.click("#generate-btn")
+    item = page.locator("#queue-list .queue-item")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("generate")
+    expect(item).to_contain_text(re.compile(r"running|queued"))
+    item.locator(".queue-cancel").click()
+    expect(page.locator("#progress-text")).to_have_text("Canceled")
+    expect(page.locator("#queue-list .queue-item")).to_have_count(0, timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#queue-empty")).to_be_visible()
+    assert seen["page_errors"] == []
+
+
+def test_prefill_with_loras_list_and_style(asgi_live_server, style_and_loras, browser_page):
+    page, _ = browser_page
+    base = asgi_live_server
+    _log_in(page, base)
+    page.goto(f"{base}/?prompt=owl&seed=99&steps=3&model=fake&loras=inkwash:0.5,pixelart:1.2"
+              f"&style=Watercolor")
+    expect(page.locator("#id_prompt")).to_have_value("owl")
+    expect(page.locator("#id_seed")).to_have_value("99")
+    expect(page.locator("#id_steps")).to_have_value("3")
+    names = page.locator("#lora-list .lora-name")
+    expect(names).to_have_count(2)
+    expect(names.nth(1)).to_have_value("pixelart")
+    expect(page.locator("#lora-list .lora-weight-value").nth(0)).to_have_text("0.50")
+    expect(page.locator("#id_style option:checked")).to_have_text("Watercolor")
+
+
+def test_step_preview_from_the_snapshot_is_shown(asgi_live_server, slow_profile, browser_page):
+    """A running job's snapshot may carry ``result.preview`` (a data: URL, helper C's step
+    previews); the page shows it above the output and hides it when the job ends. The snapshots
+    here come by polling (WebSocket closed) with a preview added to the real answers."""
+    import base64
+    import io
+    import json
+
+    from PIL import Image as PILImage
+
+    page, seen = browser_page
+    base = asgi_live_server
+    buf = io.BytesIO()
+    PILImage.new("RGB", (32, 32), (200, 40, 40)).save(buf, "WEBP")
+    data_url = "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode()
+    page.add_init_script("""(() => {
+      const Real = window.WebSocket;
+      window.WebSocket = function () { return new Real("ws://127.0.0.1:9/"); };
+    })();""")
+
+    def add_preview(route):
+        resp = route.fetch()
+        body = resp.json()
+        if body.get("status") == "running":
+            body["result"] = {**(body.get("result") or {}), "preview": data_url}
+        route.fulfill(response=resp, body=json.dumps(body))
+
+    page.route(re.compile(r".*/api/jobs/[0-9a-f-]{36}/$"), add_preview)
+    _log_in(page, base)
+    page.select_option("#id_model", "slow")
+    page.fill("#id_prompt", "a previewed one")
+    page.click("#generate-btn")
+    preview = page.locator("#step-preview")
+    expect(preview).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    page.wait_for_function("() => document.getElementById('step-preview').naturalWidth === 32")
+    page.click("#cancel-btn")
+    expect(page.locator("#progress-text")).to_have_text("Canceled")
+    expect(preview).to_be_hidden()
     assert seen["page_errors"] == []

@@ -1,0 +1,67 @@
+"""django-filter FilterSets of the images API.
+
+Image filters: ``project`` (id), ``tag`` (name or slug), ``model`` (model profile name,
+case-insensitive), ``lora`` (LoRA name or library id, as recorded at generation),
+``provider``, ``favorite`` / ``is_public`` (true/false), ``created_after`` /
+``created_before`` (dates, inclusive), ``q`` (text in prompt, title or caption), ``user``
+(owner's username).
+"""
+
+import json
+
+import django_filters
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
+
+from ..models import Image, UsageLog
+
+
+class ImageFilter(django_filters.FilterSet):
+    project = django_filters.NumberFilter(field_name="project_id")
+    tag = django_filters.CharFilter(method="filter_tag")
+    model = django_filters.CharFilter(field_name="model_name", lookup_expr="iexact")
+    lora = django_filters.CharFilter(method="filter_lora")
+    provider = django_filters.CharFilter(field_name="provider")
+    favorite = django_filters.BooleanFilter(field_name="is_favorite")
+    is_public = django_filters.BooleanFilter(field_name="is_public")
+    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
+    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    q = django_filters.CharFilter(method="filter_q")
+    user = django_filters.CharFilter(field_name="user__username")
+    ordering = django_filters.OrderingFilter(fields=(("created_at", "created_at"),
+                                                     ("id", "id")))
+
+    class Meta:
+        model = Image
+        fields: list[str] = []
+
+    def filter_tag(self, qs, name, value):
+        value = value.strip().lower()
+        return qs.filter(Q(tags__name=value) | Q(tags__slug=value)).distinct()
+
+    def filter_lora(self, qs, name, value):
+        # Image.loras is [{"lora_id", "name", "weight", ...}] stored by json.dumps (", " and
+        # ": " separators, PostgreSQL jsonb prints the same), so a text match is portable
+        # where JSON containment is not (SQLite).
+        value = value.strip()
+        qs = qs.annotate(loras_text=Cast("loras", TextField()))
+        if value.isdigit() and len(value) <= 18:
+            return qs.filter(loras_text__regex=rf'"lora_id": {int(value)}[,}}]')
+        return qs.filter(loras_text__icontains=f'"name": {json.dumps(value)}')
+
+    def filter_q(self, qs, name, value):
+        return qs.filter(Q(prompt__icontains=value) | Q(title__icontains=value)
+                         | Q(caption__icontains=value))
+
+
+class UsageFilter(django_filters.FilterSet):
+    provider = django_filters.CharFilter(field_name="provider")
+    model = django_filters.CharFilter(field_name="model_name", lookup_expr="iexact")
+    kind = django_filters.CharFilter(field_name="kind")
+    user = django_filters.CharFilter(field_name="user__username")
+    date_from = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
+    date_to = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+
+    class Meta:
+        model = UsageLog
+        fields: list[str] = []

@@ -1,0 +1,12 @@
+"""API URL patterns of this app, mounted under /api/ by config/urls.py."""
+
+from django.urls import path
+
+from .views_edit import EditView, UpscaleView
+from .views_library import ProjectGalleryView
+
+urlpatterns: list = [
+    path("edit/", EditView.as_view(), name="edit"),
+    path("upscale/", UpscaleView.as_view(), name="upscale"),
+    path("projects/<int:pk>/gallery/", ProjectGalleryView.as_view(), name="project-gallery"),
+]

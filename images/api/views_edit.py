@@ -1,0 +1,56 @@
+"""``POST /api/edit/`` and ``POST /api/upscale/``: thin views over ``images.services_edit``."""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..services_edit import edit_create, upscale_create
+from .serializers import GenerateResponseSerializer
+from .serializers_edit import EditSerializer, UpscaleSerializer
+
+
+def _accepted(gen) -> Response:
+    return Response(
+        {"id": gen.pk, "job": str(gen.job_id), "status": gen.job.status,
+         "status_url": reverse("api:status", args=[gen.pk]),
+         "ws_url": f"/ws/jobs/{gen.job_id}/"},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+class EditView(APIView):
+    """Queue an img2img (or, with a mask, inpaint) edit of one of your images or an upload;
+    answers 202 with the job. The result image links to its source (``source``)."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(request={"application/json": EditSerializer,
+                            "multipart/form-data": EditSerializer},
+                   responses={202: GenerateResponseSerializer})
+    def post(self, request):
+        serializer = EditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        image, mask = data.pop("image", None), data.pop("mask", None)
+        gen = edit_create(user=request.user, params=data, image_upload=image, mask_upload=mask)
+        return _accepted(gen)
+
+
+class UpscaleView(APIView):
+    """Queue an upscale (factor 2 or 4) of one of your images or an upload; answers 202."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(request={"application/json": UpscaleSerializer,
+                            "multipart/form-data": UpscaleSerializer},
+                   responses={202: GenerateResponseSerializer})
+    def post(self, request):
+        serializer = UpscaleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        image = data.pop("image", None)
+        gen = upscale_create(user=request.user, params=data, image_upload=image)
+        return _accepted(gen)
