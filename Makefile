@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test migrate bench clean chromium
+.PHONY: install run test migrate bench clean chromium system-packages
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,14 +24,19 @@ run: migrate
 	$(PY) manage.py bootstrap
 	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py serve
 
-# Browser tests drive Debian's chromium (never a downloaded browser); installed when missing.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "chromium is missing: installing Debian's package for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-	  || { echo "could not install chromium: run 'apt-get install -y chromium' as root"; exit 1; }; }
+# Browser tests drive Debian's chromium (never a downloaded browser); narration tests need
+# espeak-ng. Both are Debian packages, installed when missing.
+SYSTEM_PACKAGES = chromium espeak-ng
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "missing:$$missing: installing Debian's packages for the tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	  || { echo "could not install$$missing: run 'apt-get install -y$$missing' as root"; exit 1; }; }
 
-test: install chromium
+chromium: system-packages
+
+test: install system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -15,6 +15,9 @@ api_urls = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include("loras.api.urls")),
+    path("", include("providers.api.urls")),        # providers, health, models, enhance
+    path("", include("example_images.api.urls")),   # example images (issue #4)
+    path("", include("images.api.urls")),           # edit, upscale, narrate, usage... (#5, #6)
     path("", include("config.api_router")),
 ]
 

@@ -5,11 +5,17 @@ Every error body is ``{"code": str, "message": str, "fields"?: {name: [messages]
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+
+log = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -52,7 +58,8 @@ def _first_leaf(fields, prefix: str = "") -> tuple[str, str]:
 
 
 def api_exception_handler(exc, context):
-    """DRF exception handler producing ``{"code", "message", "fields"?}`` for every error."""
+    """DRF exception handler producing ``{"code", "message", "fields"?}`` for every error,
+    unexpected exceptions included (500 ``internal_error``, traceback logged)."""
     if isinstance(exc, ApplicationError):
         body = {"code": exc.code, "message": exc.message}
         if exc.fields:
@@ -62,9 +69,24 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        return Response({"code": "request_too_large", "message": str(exc)}, status=413)
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many form fields, a bad Host...: Django itself answers these with 400.
+        return Response({"code": "bad_request", "message": str(exc)}, status=400)
+    elif isinstance(exc, DjangoValidationError):
+        # A model/ORM value check (e.g. a malformed UUID in a lookup) is the client's input.
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = exception_handler(exc, context)
     if response is None:
-        return None
+        # A bug: keep the API's error shape (clients parse JSON) and log the traceback.
+        view = context.get("view")
+        log.error("unhandled %s in %s", type(exc).__name__, type(view).__name__ if view else "?",
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        return Response({"code": "internal_error",
+                         "message": "An unexpected error occurred; it has been logged."},
+                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         path, message = _first_leaf(fields)

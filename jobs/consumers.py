@@ -55,3 +55,11 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
     def _own_snapshot(self, user_id, job_id):
         job = Job.objects.filter(pk=job_id, user_id=user_id).first()
         return job_snapshot(job) if job else None
+
+
+class NotFoundConsumer(AsyncJsonWebsocketConsumer):
+    """Any other ``/ws/`` path (a malformed job id, a typo): closed with 4404 instead of an
+    unhandled "No route found" error in the server."""
+
+    async def connect(self):
+        await self.close(code=4404)

@@ -32,6 +32,7 @@ class ProgressReporter:
         self._started = time.monotonic()
         self._cancel_checked = 0.0
         self._cancel = False
+        self._preview: str | None = None
 
     def step(self, step: int, total_steps: int, message: str = "") -> None:
         """Record ``step`` of ``total_steps`` done; estimate the ETA (seconds) linearly."""
@@ -49,7 +50,17 @@ class ProgressReporter:
         job.eta_seconds = elapsed / step * (total_steps - step) if step else None
         if message:
             job.message = message
-        job_save(job=job, fields=["step", "total_steps", "progress", "eta_seconds", "message"])
+        fields = ["step", "total_steps", "progress", "eta_seconds", "message"]
+        if self._preview is not None:  # a preview image since the last snapshot (#5)
+            job.result = {**(job.result or {}), "preview": self._preview}
+            self._preview = None
+            fields.append("result")
+        job_save(job=job, fields=fields)
+
+    def preview(self, data_url: str) -> None:
+        """Attach a preview image (a small ``data:image/webp;base64,...`` URL) to the next
+        snapshot, as ``result["preview"]`` while the job runs (the final result replaces it)."""
+        self._preview = data_url
 
     def should_cancel(self) -> bool:
         """True when a cancel was requested for the job: one indexed read, at most every

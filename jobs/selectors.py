@@ -1,5 +1,8 @@
 """Reads of jobs. A user sees only their own jobs; others' are 404."""
 
+import uuid
+
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from .models import Job
@@ -15,5 +18,10 @@ def job_list(*, user, filters: dict | None = None):
 
 
 def job_get(*, user, pk) -> Job:
-    """One job of ``user``. Raises ``Http404`` when missing or someone else's."""
+    """One job of ``user``. Raises ``Http404`` when missing, someone else's, or ``pk`` is not
+    a UUID."""
+    try:
+        uuid.UUID(str(pk))
+    except ValueError:
+        raise Http404("No such job.") from None
     return get_object_or_404(Job, pk=pk, user=user)

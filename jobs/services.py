@@ -83,11 +83,34 @@ def job_fail(*, job: Job, code: str, message: str) -> Job:
                                      "finished_at"])
 
 
+DB_RETRY_SECONDS = 30.0  # how long job_fail_unexpected keeps trying to reach the database
+
+
 def job_fail_unexpected(*, job: Job, exc: BaseException, code: str = "internal_error") -> Job:
     """Log ``exc`` (an unexpected error: a bug, the database) with its traceback and fail
-    ``job`` with ``code`` and the exception's type and text; a job never stays running."""
+    ``job`` with ``code`` and the exception's type and text; a job never stays running.
+
+    When ``exc`` came from the database going away (a PostgreSQL restart), writing the failure
+    fails too: the broken connection is closed and the write retried, once a second, for up
+    to ``DB_RETRY_SECONDS`` seconds (outside a transaction only); then the error is raised and
+    the reaper fails the job later.
+    """
+    import time
+
+    from django.db import DatabaseError, connection
+
     log.error("%s job %s failed", job.kind, job.pk, exc_info=exc)
-    return job_fail(job=job, code=code, message=f"{type(exc).__name__}: {exc}")
+    message = f"{type(exc).__name__}: {exc}"
+    deadline = time.monotonic() + DB_RETRY_SECONDS
+    while True:
+        try:
+            return job_fail(job=job, code=code, message=message)
+        except DatabaseError:
+            if connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            log.warning("database unreachable while failing job %s; retrying", job.pk)
+            connection.close()
+            time.sleep(1.0)
 
 
 def job_mark_canceled(*, job: Job, message: str = "Canceled.") -> Job:
@@ -97,6 +120,48 @@ def job_mark_canceled(*, job: Job, message: str = "Canceled.") -> Job:
     job.eta_seconds = None
     job.finished_at = timezone.now()
     return job_save(job=job, fields=["status", "message", "eta_seconds", "finished_at"])
+
+
+BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError,)
+try:  # kombu wraps transport errors; redis-py raises its own ConnectionError (not an OSError)
+    from kombu.exceptions import OperationalError as _KombuOperationalError
+    from redis.exceptions import ConnectionError as _RedisConnectionError
+    from redis.exceptions import TimeoutError as _RedisTimeoutError
+
+    BROKER_ERRORS = (OSError, _KombuOperationalError, _RedisConnectionError, _RedisTimeoutError)
+except ImportError:  # pragma: no cover - kombu and redis are dependencies
+    pass
+
+
+def job_enqueue(*, job: Job, task, args: list, queue: str, countdown: float | None = None
+                ) -> None:
+    """Publish ``task`` with ``args`` on ``queue`` (task id ``job.celery_task_id``) now.
+
+    Call it after the transaction that created ``job`` committed (not from ``on_commit``,
+    where a failure could no longer reach the HTTP answer). Inside an open transaction the
+    publish is deferred to its commit, as before. When the broker cannot be reached within
+    ``CELERY_BROKER_CONNECTION_TIMEOUT`` and the publish retry policy (seconds, see settings
+    "reliability (#7)"), ``job`` is failed with ``broker_unavailable`` so no job waits forever
+    for a message that was never sent.
+
+    Raises:
+        ApplicationError: 503 ``broker_unavailable`` when the publish failed.
+    """
+    def publish():
+        try:
+            task.apply_async(args=args, queue=queue, task_id=job.celery_task_id or None,
+                             countdown=countdown or None)
+        except BROKER_ERRORS as exc:
+            log.warning("could not publish %s for job %s: %s", task.name, job.pk, exc)
+            job_fail(job=job, code="broker_unavailable",
+                     message=f"The task queue (broker) could not be reached: {exc}")
+            raise ApplicationError(
+                "broker_unavailable",
+                "The task queue is unreachable; the job was not started. Try again shortly.",
+                status=503) from exc
+
+    # Outside a transaction on_commit runs ``publish`` at once and lets its error through.
+    transaction.on_commit(publish)
 
 
 @transaction.atomic
@@ -143,3 +208,63 @@ def jobs_reap(*, older_than_seconds: float, statuses=(Job.Status.RUNNING,),
                  "The worker running this job stopped before it finished; start it again.")
         count += 1
     return count
+
+
+# ----------------------------------------------------------------------------- pause / resume
+_RESUMERS: dict = {}
+
+
+def job_register_resumer(*, kind: str, resume) -> None:
+    """Declare jobs of ``kind`` pausable; ``resume(job)`` enqueues the work of a paused job
+    again (called after the commit that set it back to ``queued``). Work of such a kind checks
+    ``pause_requested`` between steps and ends its task with status ``paused``."""
+    _RESUMERS[kind] = resume
+
+
+@transaction.atomic
+def job_pause(*, job: Job) -> Job:
+    """Ask ``job`` to pause: a queued job is paused at once, a running one at its next step.
+
+    Raises:
+        ApplicationError: 409 ``job_finished``; 400 ``job_not_pausable`` for kinds without a
+            registered resumer.
+    """
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.is_finished:
+        raise ApplicationError("job_finished", f"The job is already {job.status}.", status=409)
+    if job.kind not in _RESUMERS:
+        raise ApplicationError("job_not_pausable", f"{job.kind} jobs cannot be paused.")
+    if job.status == Job.Status.PAUSED:
+        return job
+    job.pause_requested = True
+    fields = ["pause_requested"]
+    if job.status == Job.Status.QUEUED:
+        job.status, job.message = Job.Status.PAUSED, "Paused"
+        fields += ["status", "message"]
+    return job_save(job=job, fields=fields)
+
+
+@transaction.atomic
+def job_resume(*, job: Job, enqueue: bool = True) -> Job:
+    """Resume a paused ``job`` (queued again; its resumer enqueues it after commit), or drop a
+    pause request a running job has not reached yet.
+
+    Raises:
+        ApplicationError: 409 ``job_finished``; 400 ``job_not_pausable`` / ``job_not_paused``.
+    """
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.is_finished:
+        raise ApplicationError("job_finished", f"The job is already {job.status}.", status=409)
+    resume = _RESUMERS.get(job.kind)
+    if resume is None:
+        raise ApplicationError("job_not_pausable", f"{job.kind} jobs cannot be paused.")
+    if job.status != Job.Status.PAUSED and not job.pause_requested:
+        raise ApplicationError("job_not_paused", "The job is not paused.")
+    job.pause_requested = False
+    fields = ["pause_requested"]
+    if job.status == Job.Status.PAUSED:
+        job.status, job.message = Job.Status.QUEUED, "Resuming"
+        fields += ["status", "message"]
+        if enqueue:
+            transaction.on_commit(lambda: resume(job))
+    return job_save(job=job, fields=fields)

@@ -41,12 +41,23 @@ def _refused(url: str, why: str) -> ApplicationError:
                             fields={"url": [why]})
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
+
+
 def _address_is_public(address: str) -> bool:
+    """Whether ``address`` is a globally routable unicast address. IPv6 forms that carry an
+    IPv4 address (mapped ``::ffff:a.b.c.d``, 6to4 ``2002::/16``, Teredo, NAT64 ``64:ff9b::/96``)
+    are judged by that IPv4 address; shared (100.64/10), private, loopback, link-local,
+    reserved, multicast and unspecified addresses are not public (``ipaddress.is_global``,
+    IANA special-purpose registries)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-                or ip.is_multicast or ip.is_unspecified)
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        ip = embedded or ip
+    return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local
+                                 or ip.is_reserved or ip.is_multicast or ip.is_unspecified)
 
 
 def outbound_check(url: str, *, check_host: bool = True) -> None:

@@ -31,6 +31,7 @@ from jobs.models import Job
 from jobs.progress import ProgressReporter
 from jobs.services import (
     job_create,
+    job_enqueue,
     job_fail,
     job_fail_unexpected,
     job_mark_canceled,
@@ -261,11 +262,10 @@ def civitai_refresh_all_create(*, user, only_missing: bool = True,
                                   "lora_ids": list(lora_ids) if lora_ids else None},
                       "cursor": 0, "updated": 0, "not_found": 0, "failed": 0}
         job.save(update_fields=["result"])
-        if enqueue:
-            from .tasks_civitai import civitai_refresh_all_run as task
+    if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
+        from .tasks_civitai import civitai_refresh_all_run as task
 
-            transaction.on_commit(lambda: task.apply_async(
-                args=[str(job.pk)], queue="io", task_id=job.celery_task_id))
+        job_enqueue(job=job, task=task, args=[str(job.pk)], queue="io")
     return job
 
 

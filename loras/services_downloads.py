@@ -32,6 +32,7 @@ from jobs.models import Job
 from jobs.progress import ProgressReporter
 from jobs.services import (
     job_create,
+    job_enqueue,
     job_fail,
     job_fail_unexpected,
     job_mark_canceled,
@@ -144,7 +145,8 @@ def download_create(*, user, model_version_id: int | None = None, url: str | Non
         ApplicationError: 400 ``invalid`` / ``invalid_url`` / ``url_not_allowed`` /
             ``invalid_path`` / ``unsupported_file``; 404 ``root_not_found`` /
             ``civitai_not_found`` / ``civitai_no_file``; 409 ``file_exists`` /
-            ``already_downloading``; 429 ``civitai_rate_limited``; 503 ``civitai_unavailable``.
+            ``already_downloading``; 429 ``civitai_rate_limited``; 503 ``civitai_unavailable``
+            / ``broker_unavailable``.
     """
     if not model_version_id and not url:
         raise ApplicationError("invalid", "Give model_version_id or url.",
@@ -205,8 +207,10 @@ def download_create(*, user, model_version_id: int | None = None, url: str | Non
         job.save(update_fields=["result"])
         download.job = job
         download.save()
-        if enqueue:
-            transaction.on_commit(lambda: _enqueue(download.pk, task_id=job.celery_task_id))
+    if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
+        from .tasks_civitai import download_run as task
+
+        job_enqueue(job=job, task=task, args=[download.pk], queue="io")
     return download
 
 
@@ -286,6 +290,11 @@ def download_run(*, download_id: int, client: CivitaiClient | None = None) -> Jo
         return job_fail(job=job, code="download_interrupted",
                         message=f"The connection broke ({type(exc).__name__}); run the "
                                 "download again to resume it.")
+    except OSError as exc:  # disk full, permission denied (reliability #7); .part kept
+        return job_fail(job=job, code="storage_error",
+                        message=f"Could not write {download.file_name}: "
+                                f"{exc.strerror or exc}; free space or fix permissions, then "
+                                "run the download again to resume it.")
     except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
         return job_fail_unexpected(job=job, exc=exc)
     finally:

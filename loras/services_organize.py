@@ -26,6 +26,7 @@ from jobs.models import Job
 from jobs.progress import ProgressReporter
 from jobs.services import (
     job_create,
+    job_enqueue,
     job_fail,
     job_fail_unexpected,
     job_mark_canceled,
@@ -160,11 +161,10 @@ def organize_start(*, user, template: str | None = None, enqueue: bool = True) -
                                    status=409)
         job = job_create(kind=JOB_KIND, user=user, message="Planning moves.",
                          celery_task_id=str(uuid.uuid4()))
-        if enqueue:
-            from .tasks_library import lora_organize_run as task
+    if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
+        from .tasks_library import lora_organize_run as task
 
-            transaction.on_commit(lambda: task.apply_async(
-                args=[str(job.pk), template], queue="io", task_id=job.celery_task_id))
+        job_enqueue(job=job, task=task, args=[str(job.pk), template], queue="io")
     return job
 
 

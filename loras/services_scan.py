@@ -27,6 +27,7 @@ from jobs.models import Job
 from jobs.progress import ProgressReporter
 from jobs.services import (
     job_create,
+    job_enqueue,
     job_fail_unexpected,
     job_mark_canceled,
     job_save,
@@ -539,10 +540,10 @@ def library_scan_start(*, user) -> Job:
                                    status=409)
         job = job_create(kind=JOB_KIND, user=user, message="Waiting to scan the library.",
                          celery_task_id=str(uuid.uuid4()))
-        from .tasks_scan import lora_scan
+    from .tasks_scan import lora_scan
 
-        transaction.on_commit(lambda: lora_scan.apply_async(
-            args=[str(job.pk)], queue="io", task_id=job.celery_task_id))
+    # After the commit: a dead broker answers 503 broker_unavailable (#7).
+    job_enqueue(job=job, task=lora_scan, args=[str(job.pk)], queue="io")
     return job
 
 

@@ -222,6 +222,169 @@ DOWNLOAD_PATH_TEMPLATE = env("DOWNLOAD_PATH_TEMPLATE", default="{base_model}/{fi
 # creates a "default" profile for it and skips building the demo model.
 DEFAULT_CHECKPOINT = env("ATELIER_CHECKPOINT", default="")
 
+# ------------------------------------------------------------------------------ example images (#4)
+# One folder per LoRA, named by its sha256, so renames and moves never orphan the images.
+EXAMPLE_IMAGES_ROOT = Path(env("EXAMPLE_IMAGES_ROOT", default=str(VAR_DIR / "example_images")))
+EXAMPLE_IMAGES_LIMIT_PER_MODEL = env.int("EXAMPLE_IMAGES_LIMIT_PER_MODEL", default=8)
+# Highest Civitai browsing level downloaded (bitmask values 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX).
+EXAMPLE_IMAGES_NSFW_MAX = env.int("EXAMPLE_IMAGES_NSFW_MAX", default=2)
+EXAMPLE_IMAGES_PAGE_SIZE = env.int("EXAMPLE_IMAGES_PAGE_SIZE", default=100)  # /images limit, 1-200
+EXAMPLE_IMAGES_CONCURRENCY = env.int("EXAMPLE_IMAGES_CONCURRENCY", default=4)  # parallel fetches
+EXAMPLE_IMAGES_MAX_BYTES = env.int("EXAMPLE_IMAGES_MAX_BYTES", default=30 * 1024 * 1024)
+EXAMPLE_IMAGES_MAX_PIXELS = env.int("EXAMPLE_IMAGES_MAX_PIXELS", default=64_000_000)
+EXAMPLE_IMAGES_OPTIMIZE = env.bool("EXAMPLE_IMAGES_OPTIMIZE", default=False)
+EXAMPLE_IMAGES_OPTIMIZE_MAX_DIM = env.int("EXAMPLE_IMAGES_OPTIMIZE_MAX_DIM", default=1024)  # px
+EXAMPLE_IMAGES_WEBP_QUALITY = env.int("EXAMPLE_IMAGES_WEBP_QUALITY", default=85)
+# Seconds before a download job paused by a rate limit or network error tries again, and how
+# many such automatic retries a job makes before it fails (images already stored are kept).
+EXAMPLE_IMAGES_RETRY_SECONDS = env.float("EXAMPLE_IMAGES_RETRY_SECONDS", default=30.0)
+EXAMPLE_IMAGES_MAX_RETRIES = env.int("EXAMPLE_IMAGES_MAX_RETRIES", default=20)
+# Server-side folders `POST /api/example-images/import/` may read from (os.pathsep-separated).
+EXAMPLE_IMAGES_IMPORT_ROOTS = [p for p in env("EXAMPLE_IMAGES_IMPORT_ROOTS",
+                                              default="").split(os.pathsep) if p]
+# Open the folder with the desktop file manager (only when the server runs on your desktop).
+EXAMPLE_IMAGES_OPEN_FOLDER = env.bool("EXAMPLE_IMAGES_OPEN_FOLDER", default=False)
+EXAMPLE_IMAGES_GENERATE_WEIGHTS = [0.6, 1.0]
+EXAMPLE_IMAGES_GENERATE_PROMPTS = [
+    "{triggers}, portrait, detailed, best quality",
+    "{triggers}, full body, outdoors, soft light",
+    "{triggers}, close-up, studio lighting",
+]
+
+# ------------------------------------------------------------------------------ remote providers (#5)
+# Every remote call has a timeout (seconds); 429/5xx/timeouts are retried REMOTE_MAX_RETRIES
+# times with exponential backoff from REMOTE_BACKOFF_SECONDS, honouring Retry-After or the
+# provider's retry hint up to REMOTE_MAX_RETRY_WAIT seconds (a longer hint fails the job at once,
+# as retryable). A provider whose key or URL is empty is listed but answers 503.
+REMOTE_TIMEOUT = env.float("REMOTE_TIMEOUT", default=120.0)
+REMOTE_MAX_RETRIES = env.int("REMOTE_MAX_RETRIES", default=3)
+REMOTE_BACKOFF_SECONDS = env.float("REMOTE_BACKOFF_SECONDS", default=1.0)
+REMOTE_MAX_RETRY_WAIT = env.float("REMOTE_MAX_RETRY_WAIT", default=60.0)
+PROVIDER_HEALTH_CACHE_SECONDS = env.int("PROVIDER_HEALTH_CACHE_SECONDS", default=30)
+PROVIDER_HEALTH_TIMEOUT = env.float("PROVIDER_HEALTH_TIMEOUT", default=5.0)
+_REMOTE = {"timeout": REMOTE_TIMEOUT, "max_retries": REMOTE_MAX_RETRIES,
+           "backoff": REMOTE_BACKOFF_SECONDS, "max_retry_wait": REMOTE_MAX_RETRY_WAIT}
+IMAGE_PROVIDERS.update({
+    "sdnext": {"BACKEND": "providers.sdnext.SdnextProvider", "QUEUE": "default", "OPTIONS": {
+        **_REMOTE, "base_url": env("SDNEXT_BASE_URL", default=""),  # e.g. http://127.0.0.1:7860
+        "username": env("SDNEXT_USERNAME", default=""),  # HTTP Basic (--auth), optional
+        "password": env("SDNEXT_PASSWORD", default=""),
+        "poll_interval": env.float("SDNEXT_POLL_INTERVAL", default=0.5)}},
+    "replicate": {"BACKEND": "providers.replicate.ReplicateProvider", "QUEUE": "default",
+                  "OPTIONS": {
+        **_REMOTE, "api_key": env("REPLICATE_API_TOKEN", default=""),
+        "base_url": env("REPLICATE_BASE_URL", default="https://api.replicate.com/v1"),
+        # Hosts that serve prediction outputs (fetched with the token).
+        "output_hosts": env.list("REPLICATE_OUTPUT_HOSTS", default=["replicate.delivery"]),
+        "wait_seconds": env.int("REPLICATE_WAIT_SECONDS", default=60),  # Prefer: wait=N, 1..60
+        "poll_interval": env.float("REPLICATE_POLL_INTERVAL", default=1.0),
+        "models": env.list("REPLICATE_MODELS", default=["black-forest-labs/flux-schnell"]),
+        "upscale_model": env("REPLICATE_UPSCALE_MODEL", default="nightmareai/real-esrgan")}},
+    "runware": {"BACKEND": "providers.runware.RunwareProvider", "QUEUE": "default", "OPTIONS": {
+        **_REMOTE, "api_key": env("RUNWARE_API_KEY", default=""),
+        "base_url": env("RUNWARE_BASE_URL", default="https://api.runware.ai/v1"),
+        "models": env.list("RUNWARE_MODELS", default=["runware:100@1"])}},
+    "gemini": {"BACKEND": "providers.gemini.GeminiProvider", "QUEUE": "default", "OPTIONS": {
+        **_REMOTE, "api_key": env("GEMINI_API_KEY", default=""),
+        "base_url": env("GEMINI_BASE_URL",
+                        default="https://generativelanguage.googleapis.com/v1beta")}},
+    "openai": {"BACKEND": "providers.openai.OpenaiProvider", "QUEUE": "default", "OPTIONS": {
+        **_REMOTE, "api_key": env("OPENAI_API_KEY", default=""),
+        "base_url": env("OPENAI_BASE_URL", default="https://api.openai.com/v1")}},
+    "parasail": {"BACKEND": "providers.parasail.ParasailProvider", "QUEUE": "default",
+                 "OPTIONS": {
+        **_REMOTE, "api_key": env("PARASAIL_API_KEY", default=""),
+        "base_url": env("PARASAIL_BASE_URL", default="https://api.parasail.io/v1"),
+        "chat_model": env("PARASAIL_CHAT_MODEL", default="parasail-llama-33-70b-fp8")}},
+})
+
+# ------------------------------------------------------------------------------ edit and upscale (#5)
+# Largest uploaded image or mask for POST /api/edit/ and /api/upscale/, in bytes.
+EDIT_UPLOAD_MAX_BYTES = env.int("EDIT_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# Largest source image (width x height, pixels) an edit or upscale accepts; checked from the
+# header before decoding, so decompression bombs are refused cheaply.
+EDIT_MAX_PIXELS = env.int("EDIT_MAX_PIXELS", default=4096 * 4096)
+# Largest upscale result (width x height, pixels); larger requests are refused before queuing.
+UPSCALE_MAX_OUTPUT_PIXELS = env.int("UPSCALE_MAX_OUTPUT_PIXELS", default=8192 * 8192)
+# Default denoising strength of img2img/inpaint (0..1).
+EDIT_DEFAULT_STRENGTH = env.float("EDIT_DEFAULT_STRENGTH", default=0.75)
+# diffusers_local: a preview image every N denoising steps in the job snapshot (0 = off); a
+# model profile's options["preview_every"] overrides it.
+DIFFUSERS_PREVIEW_EVERY = env.int("DIFFUSERS_PREVIEW_EVERY", default=0)
+IMAGE_PROVIDERS["diffusers_local"]["OPTIONS"].update(
+    preview_every=DIFFUSERS_PREVIEW_EVERY,
+    # Also evict cached pipelines while their parameters exceed this many bytes (0 = count only).
+    max_cache_bytes=env.int("DIFFUSERS_MAX_CACHE_BYTES", default=0),
+)
+
+# ------------------------------------------------------------------------------ images app (#6)
+# Estimated cost in USD per generated image, by provider name or "provider/model profile name"
+# (JSON in the env). Local providers are free (missing = 0).
+PROVIDER_COSTS = env.json("PROVIDER_COSTS", default={
+    "replicate": 0.0039, "runware": 0.0006, "gemini": 0.039, "openai": 0.04,
+})
+# Post-generation hooks, run in order; each one isolated (see images/hooks.py).
+IMAGES_POST_GENERATION_HOOKS = env.list("IMAGES_POST_GENERATION_HOOKS", default=[
+    "images.hooks.hook_thumbnails", "images.hooks.hook_tags", "images.hooks.hook_usage",
+    "images.hooks.hook_narration", "images.hooks.hook_webhook",
+])
+TAGS_FROM_PROMPT_MAX = env.int("TAGS_FROM_PROMPT_MAX", default=8)
+# Text-to-speech (images/narration.py): espeak-ng; NARRATION_AUTO narrates every new image.
+NARRATION_ENGINE = env("NARRATION_ENGINE", default="images.narration.EspeakEngine")
+NARRATION_ESPEAK_PATH = env("NARRATION_ESPEAK_PATH", default="espeak-ng")
+NARRATION_VOICE = env("NARRATION_VOICE", default="en")
+NARRATION_SPEED_WPM = env.int("NARRATION_SPEED_WPM", default=160)
+NARRATION_MAX_CHARS = env.int("NARRATION_MAX_CHARS", default=1000)
+NARRATION_AUTO = env.bool("NARRATION_AUTO", default=False)
+# Webhook: POST of each finished generation's job snapshot, signed with
+# X-Atelier-Signature: sha256=<HMAC-SHA256(body, WEBHOOK_SECRET)>; only to this one URL.
+WEBHOOK_URL = env("WEBHOOK_URL", default="")
+WEBHOOK_SECRET = env("WEBHOOK_SECRET", default="")
+WEBHOOK_RETRIES = env.int("WEBHOOK_RETRIES", default=3)
+WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=1.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Prompt embeddings for similarity (images/embeddings.py): "auto" uses a locally installed
+# sentence-transformers model (EMBEDDER_MODEL, loaded offline) when there is one, else hashing
+# TF-IDF (scikit-learn, no download); or a dotted class path. Stored vectors made by another
+# embedder are recomputed once, on the next similarity search.
+EMBEDDER = env("EMBEDDER", default="auto")
+EMBEDDER_MODEL = env("EMBEDDER_MODEL", default="all-MiniLM-L6-v2")
+
+
+# ------------------------------------------------------------------------------ reliability (#7)
+# A message taken by a worker that dies without acknowledging it (SIGKILL, power loss) goes back
+# to its queue after this many seconds (checked every CELERY_UNACKED_RESTORE_INTERVAL); it must
+# exceed the task time limit, or a long task would also run on a second worker.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT",
+                                    default=CELERY_TASK_TIME_LIMIT + 300)  # seconds
+# Publishing to a dead broker fails fast (the API answers 503 broker_unavailable): seconds to
+# connect, and a short retry policy (kombu's default would retry for ~10 s per request).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2,
+                                    "interval_step": 0.5, "interval_max": 1.0}
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=10.0),
+        # kombu's own connection retries (publishing): once, not forever. Workers reconnect
+        # through CELERY_BROKER_CONNECTION_RETRY / _MAX_RETRIES (measured: a 45 s outage).
+        "max_retries": 1,
+        # Seconds between two checks for messages past their visibility timeout (kombu's
+        # default checks every 10th tick of 10 s: up to 100 s late).
+        "unacked_restore_interval": env.float("CELERY_UNACKED_RESTORE_INTERVAL", default=60.0),
+        "unacked_restore_throttle": 1,
+    }
+# A job still queued after this many seconds lost its task message (a broker restarted without
+# persistence): the reaper fails it with ``queue_lost``. 0 turns this off.
+JOB_QUEUED_STALE_SECONDS = env.int("JOB_QUEUED_STALE_SECONDS", default=24 * 3600)
+# Seconds between two runs of the stale-job reaper (beat); JOB_STALE_SECONDS is above.
+CELERY_BEAT_SCHEDULE["reap-stale-jobs"]["schedule"] = env.float("JOB_REAP_INTERVAL",
+                                                               default=300.0)
+# Request rate limits (core/throttling.py), DRF "<count>/<s|min|hour|day>"; empty = off.
+THROTTLE_GENERATE_RATE = env("THROTTLE_GENERATE_RATE", default="60/min")  # per user
+THROTTLE_LOGIN_RATE = env("THROTTLE_LOGIN_RATE", default="10/min")  # per client address
+
 # ------------------------------------------------------------------------------ DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -8,6 +8,9 @@ from .base import DATABASES, IMAGE_PROVIDERS, VAR_DIR, env
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 JOB_PROGRESS_MIN_INTERVAL = 0.0
+# Rate limits off: the suite shares one cache per process; tests/security turn them on.
+THROTTLE_GENERATE_RATE = env("THROTTLE_GENERATE_RATE", default="")
+THROTTLE_LOGIN_RATE = env("THROTTLE_LOGIN_RATE", default="")
 # Test servers started as subprocesses (tests/support/servers.py) set EMBEDDED_WORKER=1.
 EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -25,4 +28,7 @@ IMAGE_PROVIDERS = {
              "OPTIONS": {"step_delay": 0.0}},
     "fake_slow": {"BACKEND": "providers.fake.FakeProvider", "QUEUE": "default",
                   "OPTIONS": {"step_delay": 0.05}},
+    # The fake provider on the "gpu" queue (topology test: a -Q gpu worker runs it).
+    "fake_gpu": {"BACKEND": "providers.fake.FakeProvider", "QUEUE": "gpu",
+                 "OPTIONS": {"step_delay": 0.0}},
 }

@@ -132,14 +132,32 @@ class RenameSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255)
 
 
+# Largest database id (a signed 64-bit integer): larger numbers are refused as input (400)
+# before they reach the database driver (SQLite raises OverflowError on them).
+MAX_ID = 2**63 - 1
+
+
+class BoundedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A primary key that is refused ("does not exist") when it cannot be a database id."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool) and not 0 < data <= MAX_ID:
+            self.fail("does_not_exist", pk_value=data)
+        if isinstance(data, str) and data.strip().lstrip("-").isdigit() \
+                and not 0 < int(data) <= MAX_ID:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
 class MoveSerializer(serializers.Serializer):
     folder = serializers.CharField(allow_blank=True, max_length=2000, trim_whitespace=False)
-    root = serializers.PrimaryKeyRelatedField(queryset=LibraryRoot.objects.all(), required=False,
-                                              allow_null=True)
+    root = BoundedPrimaryKeyRelatedField(queryset=LibraryRoot.objects.all(), required=False,
+                                         allow_null=True)
 
 
 class BulkIdsSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+                                min_length=1,
                                 max_length=1000)
 
 
@@ -183,6 +201,13 @@ class LibraryRootSerializer(serializers.ModelSerializer):
         model = LibraryRoot
         fields = ["id", "name", "path", "enabled", "created_at", "lora_count"]
         read_only_fields = ["id", "created_at", "lora_count"]
+        # Not required in the schema: answers to non-staff leave it out. Creation checks it.
+        extra_kwargs = {"path": {"required": False}}
+
+    def validate(self, attrs):
+        if self.instance is None and not attrs.get("path"):
+            raise serializers.ValidationError({"path": ["This field is required."]})
+        return attrs
 
     def validate_path(self, value: str) -> str:
         if "\x00" in value or not os.path.isabs(value):

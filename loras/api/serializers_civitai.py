@@ -22,7 +22,8 @@ class CivitaiRefreshAllSerializer(serializers.Serializer):
     only the given ids."""
 
     only_missing = serializers.BooleanField(default=True)
-    lora_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
+    lora_ids = serializers.ListField(child=serializers.IntegerField(min_value=1,
+                                                                    max_value=2**63 - 1),
                                      required=False, allow_empty=False, max_length=100_000)
 
 
@@ -31,9 +32,9 @@ class DownloadCreateSerializer(serializers.Serializer):
     or ``https://civitai.com/api/download/models/456``); optional root id and folder (relative;
     default ``DOWNLOAD_PATH_TEMPLATE``)."""
 
-    model_version_id = serializers.IntegerField(min_value=1, required=False)
+    model_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
     url = serializers.URLField(max_length=2000, required=False)
-    root = serializers.IntegerField(min_value=1, required=False)
+    root = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
     folder = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
     def validate(self, attrs):

@@ -11,8 +11,8 @@ import mimetypes
 
 from django.db.models import Count, Q
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -67,6 +67,22 @@ def _valid(serializer_class, data, **kwargs):
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+# Response shapes of the library actions (for the schema; the views build plain dicts).
+BULK_RESULTS = inline_serializer("LoraBulkResults", {"results": BulkResultSerializer(many=True)})
+TAG_COUNT = inline_serializer("LoraTagCount", {"tag": serializers.CharField(),
+                                               "count": serializers.IntegerField()}, many=True)
+BASE_MODEL_COUNT = inline_serializer("LoraBaseModelCount", {
+    "base_model": serializers.CharField(), "count": serializers.IntegerField()}, many=True)
+FOLDER_TREE = inline_serializer("LoraFolderTree", {
+    "root": inline_serializer("LoraFolderRoot", {"id": serializers.IntegerField(),
+                                                 "name": serializers.CharField()}),
+    "folders": inline_serializer("LoraFolderCount", {"path": serializers.CharField(),
+                                                     "count": serializers.IntegerField()},
+                                 many=True)}, many=True)
+# Actions on the collection that are not the list: no pagination, no list filters.
+PLAIN = {"pagination_class": None, "filter_backends": []}
 
 
 def _truthy(value) -> bool:
@@ -133,16 +149,16 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         lora = lora_move(lora=lora, folder=data["folder"], root=data.get("root"))
         return Response(LoraDetailSerializer(lora, context={"request": request}).data)
 
-    @extend_schema(request=BulkMoveSerializer, responses=BulkResultSerializer(many=True))
-    @action(detail=False, methods=["post"], url_path="bulk-move")
+    @extend_schema(request=BulkMoveSerializer, responses=BULK_RESULTS)
+    @action(detail=False, methods=["post"], url_path="bulk-move", **PLAIN)
     def bulk_move(self, request):
         """Move several LoRAs; ``{results: [{id, ok, code?, message?}]}``."""
         data = _valid(BulkMoveSerializer, request.data)
         results = lora_bulk_move(ids=data["ids"], folder=data["folder"], root=data.get("root"))
         return Response({"results": results})
 
-    @extend_schema(request=BulkIdsSerializer, responses=BulkResultSerializer(many=True))
-    @action(detail=False, methods=["post"], url_path="bulk-delete")
+    @extend_schema(request=BulkIdsSerializer, responses=BULK_RESULTS)
+    @action(detail=False, methods=["post"], url_path="bulk-delete", **PLAIN)
     def bulk_delete(self, request):
         """Trash several LoRAs; ``{results: [{id, ok, code?, message?}]}``."""
         data = _valid(BulkIdsSerializer, request.data)
@@ -157,7 +173,11 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(LoraDetailSerializer(lora, context={"request": request}).data)
 
     @extend_schema(methods=["GET"], request=None, responses={(200, "image/*"): bytes})
-    @extend_schema(methods=["POST"], request=PreviewUrlSerializer, responses=LoraDetailSerializer)
+    @extend_schema(methods=["POST"], request={
+        "application/json": PreviewUrlSerializer,
+        "multipart/form-data": inline_serializer("LoraPreviewUpload",
+                                                 {"file": serializers.ImageField()})},
+        responses=LoraDetailSerializer)
     @action(detail=True, methods=["get", "post"])
     def preview(self, request, pk=None):
         """GET: the preview image. POST: replace it with an uploaded ``file`` (multipart) or
@@ -170,7 +190,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         upload = request.FILES.get("file")
         if upload is not None:
             lora = lora_preview_upload(lora=lora, upload=upload)
-        elif request.data.get("url"):
+        elif hasattr(request.data, "get") and request.data.get("url"):
             lora = lora_preview_from_url(lora=lora,
                                          url=_valid(PreviewUrlSerializer, request.data)["url"])
         else:
@@ -182,18 +202,23 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response([{key: g[key], "loras": LoraSerializer(
             g["loras"], many=True, context={"request": self.request}).data} for g in groups])
 
-    @action(detail=False, methods=["get"])
+    @extend_schema(responses=inline_serializer("LoraDuplicateGroup", {
+        "sha256": serializers.CharField(), "loras": LoraSerializer(many=True)}, many=True))
+    @action(detail=False, methods=["get"], **PLAIN)
     def duplicates(self, request):
         """Groups of LoRAs sharing a sha256: ``[{sha256, loras: [...]}]``."""
         return self._grouped(selectors.lora_duplicates(), "sha256")
 
-    @action(detail=False, methods=["get"], url_path="filename-conflicts")
+    @extend_schema(responses=inline_serializer("LoraNameConflictGroup", {
+        "name": serializers.CharField(), "loras": LoraSerializer(many=True)}, many=True))
+    @action(detail=False, methods=["get"], url_path="filename-conflicts", **PLAIN)
     def filename_conflicts(self, request):
         """Groups of LoRAs sharing a name across folders/roots: ``[{name, loras: [...]}]``."""
         return self._grouped(selectors.lora_filename_conflicts(), "name")
 
-    @extend_schema(parameters=[OpenApiParameter("limit", int, description="default 20, ≤ 500")])
-    @action(detail=False, methods=["get"], url_path="top-tags")
+    @extend_schema(parameters=[OpenApiParameter("limit", int, description="default 20, ≤ 500")],
+                   responses=TAG_COUNT)
+    @action(detail=False, methods=["get"], url_path="top-tags", **PLAIN)
     def top_tags(self, request):
         """``[{tag, count}]``, most used first."""
         try:
@@ -203,13 +228,15 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                                    fields={"limit": ["An integer."]}) from None
         return Response(selectors.lora_top_tags(limit=limit))
 
-    @action(detail=False, methods=["get"])
+    @extend_schema(responses=FOLDER_TREE)
+    @action(detail=False, methods=["get"], **PLAIN)
     def folders(self, request):
         """``[{root: {id, name}, folders: [{path, count}]}]`` (counts include sub-folders)."""
         return Response([{"root": {"id": t["root"].pk, "name": t["root"].name},
                           "folders": t["folders"]} for t in selectors.lora_folders()])
 
-    @action(detail=False, methods=["get"], url_path="base-models")
+    @extend_schema(responses=BASE_MODEL_COUNT)
+    @action(detail=False, methods=["get"], url_path="base-models", **PLAIN)
     def base_models(self, request):
         """``[{base_model, count}]``."""
         return Response(selectors.lora_base_models())
@@ -217,7 +244,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(request=OrganizeSerializer,
                    parameters=[OpenApiParameter("dry_run", bool)],
                    responses={200: dict, 202: JobSerializer})
-    @action(detail=False, methods=["post"], url_path="auto-organize")
+    @action(detail=False, methods=["post"], url_path="auto-organize", **PLAIN)
     def auto_organize(self, request):
         """``?dry_run=1``: the plan ``{moves, conflicts}`` (nothing changes); otherwise 202 with
         a ``lora_organize`` Job (409 ``organize_running`` when one runs)."""
