@@ -18,6 +18,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": os.environ.get("ATELIER_TEST_DB", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
     }
+elif os.environ.get("ATELIER_TEST_DB"):
+    # PostgreSQL: a test database name of its own, so two suites can run side by side.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["ATELIER_TEST_DB"]}
 IMAGE_PROVIDERS = {
     **IMAGE_PROVIDERS,
     # One torch thread: on 2 cores shared with test servers, 2 threads stall (10x slower).
