@@ -411,9 +411,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ------------------------------------------------------------------------------ logging
+def _redis_next_db(url: str) -> str:
+    """``url`` with the next Redis database number (``/0`` -> ``/1``), for the cache."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
+
+
+# The cache gets its own Redis database: clearing it (cache.clear() is FLUSHDB) must never drop
+# queued Celery messages or channel-layer data.
+CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=_redis_next_db(REDIS_URL) if REDIS_URL else "")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_REDIS_URL}
         if REDIS_URL else
         {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
