@@ -49,6 +49,8 @@ def aspect_ratio(width: int, height: int) -> str:
 class GeminiProvider(RemoteProvider):
     """Options: ``api_key`` (GEMINI_API_KEY), ``base_url``, and the common remote options."""
 
+    required = {"api_key": "GEMINI_API_KEY"}
+
     name = "gemini"
     pipeline_types = ("gemini",)
     capabilities = Capabilities(img2img=True, inpaint=False, negative_prompt=False, seed=False,

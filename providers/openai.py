@@ -55,6 +55,8 @@ class OpenaiProvider(RemoteProvider):
     A profile's ``options`` may set ``quality``, ``background``, ``moderation``…
     (sent as they are)."""
 
+    required = {"api_key": "OPENAI_API_KEY"}
+
     name = "openai"
     pipeline_types = ("openai",)
     capabilities = Capabilities(img2img=True, inpaint=True, negative_prompt=False, seed=False,

@@ -25,6 +25,8 @@ class ParasailProvider(RemoteProvider):
     """Options: ``api_key`` (PARASAIL_API_KEY), ``base_url``, ``chat_model``, and the common
     remote options. No image capabilities; :meth:`enhance_prompt` only."""
 
+    required = {"api_key": "PARASAIL_API_KEY"}
+
     name = "parasail"
     pipeline_types = ()
     capabilities = Capabilities(txt2img=False, negative_prompt=False, seed=False,

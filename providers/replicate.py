@@ -43,6 +43,8 @@ class ReplicateProvider(RemoteProvider):
     output files come from), ``wait_seconds`` (``Prefer: wait=N``), ``poll_interval``
     (seconds), ``models`` (listed by :meth:`models`), ``upscale_model``."""
 
+    required = {"api_key": "REPLICATE_API_TOKEN"}
+
     name = "replicate"
     pipeline_types = ("replicate", "flux", "sdxl", "sd")
     capabilities = Capabilities(img2img=True, inpaint=True, upscale=True, loras=False,

@@ -36,6 +36,8 @@ class RunwareProvider(RemoteProvider):
     """Options: ``api_key`` (RUNWARE_API_KEY), ``base_url``, ``models`` (AIR ids listed by
     :meth:`models`), and the common remote options."""
 
+    required = {"api_key": "RUNWARE_API_KEY"}
+
     name = "runware"
     pipeline_types = ("runware", "sd", "sdxl", "flux")
     capabilities = Capabilities(img2img=True, inpaint=True, loras=True,

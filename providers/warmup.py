@@ -20,8 +20,12 @@ def warm_up_providers(*, queues: Iterable[str] | None = None) -> None:
         try:
             if wanted is not None and registry.provider_queue(name) not in wanted:
                 continue
+            provider = registry.instance(name)
+            if not provider.is_configured():
+                log.debug("provider %s is not configured: no warm-up", name)
+                continue
             started = time.monotonic()
-            registry.get(name).warm_up()
+            provider.warm_up()
             log.info("warmed up provider %s in %.1f s", name, time.monotonic() - started)
         except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
             log.warning("warm-up of provider %s failed", name, exc_info=True)

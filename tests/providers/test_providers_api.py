@@ -48,7 +48,7 @@ def test_providers_lists_every_provider_with_configuration_and_capabilities(api_
     assert {"fake", "sdnext", "replicate", "runware", "gemini", "openai", "parasail"} <= set(body)
     assert body["fake"]["configured"] is True and body["fake"]["queue"] == "default"
     assert body["openai"]["configured"] is False
-    assert body["openai"]["missing"] == ["API key"]
+    assert body["openai"]["missing"] == ["OPENAI_API_KEY"]
     assert body["sdnext"]["missing"] == ["SDNEXT_BASE_URL"]
     assert body["sdnext"]["capabilities"]["upscale"] is True
     assert body["parasail"]["capabilities"]["prompt_enhance"] is True
@@ -162,7 +162,7 @@ def test_generate_with_an_unconfigured_remote_profile_is_503(api_client):
                                format="json")
     assert response.status_code == 503
     assert response.json()["code"] == "provider_unavailable"
-    assert "API key" in response.json()["message"]
+    assert "OPENAI_API_KEY" in response.json()["message"]
 
 
 def test_a_backend_that_cannot_be_imported_is_listed_and_answers_503(api_client, settings):

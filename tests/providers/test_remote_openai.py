@@ -123,7 +123,7 @@ def test_edit_sends_multipart_with_a_transparent_mask(fake_openai):
 def test_missing_key_is_unavailable_and_health_says_so(fake_openai):
     provider = openai_provider(fake_openai, api_key="")
     assert provider.is_configured() is False
-    with pytest.raises(ProviderUnavailable, match="API key"):
+    with pytest.raises(ProviderUnavailable, match="OPENAI_API_KEY"):
         provider.generate(spec("gpt-image-1"), NullSink())
     assert provider.health()["configured"] is False
 
