@@ -2,11 +2,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.api import ObtainTokenView
 from images.api.views import GenerateView, StatusView
+from images.views_media import media_file
 
 api_urls = [
     path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),
@@ -33,6 +33,6 @@ urlpatterns = [
 
 if settings.SERVE_MEDIA:
     urlpatterns += [
-        re_path(r"^media/(?P<path>.*)$",
-                lambda request, path: serve(request, path, document_root=settings.MEDIA_ROOT)),
+        # Generated files, with the visibility of the image (or edit request) that owns them.
+        re_path(r"^media/(?P<path>.*)$", media_file, name="media"),
     ]

@@ -63,8 +63,9 @@ class Image(models.Model):
                              related_name="images")
     request = models.ForeignKey(GenerationRequest, on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="images")
-    file = models.ImageField(upload_to="images/%Y/%m/")
-    thumbnail = models.ImageField(upload_to="thumbnails/%Y/%m/", blank=True)
+    # Indexed: /media/ looks the owning image up by file name (images.views_media).
+    file = models.ImageField(upload_to="images/%Y/%m/", db_index=True)
+    thumbnail = models.ImageField(upload_to="thumbnails/%Y/%m/", blank=True, db_index=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     seed = models.BigIntegerField()
@@ -92,7 +93,7 @@ class Image(models.Model):
     is_favorite = models.BooleanField(default=False)
     nsfw_level = models.PositiveSmallIntegerField(
         default=0, help_text="0 safe; 1 soft; 2 mature; 3 explicit (Civitai-like scale).")
-    audio = models.FileField(upload_to="audio/%Y/%m/", blank=True,
+    audio = models.FileField(upload_to="audio/%Y/%m/", blank=True, db_index=True,
                              help_text="Narration of the caption (or prompt), WAV.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

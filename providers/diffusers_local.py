@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import diffusers_pipelines as dp
+from . import diffusers_upscale as du
 from .base import (
     Capabilities,
     EditSpec,
@@ -39,6 +40,7 @@ from .base import (
     ImageProvider,
     ProgressSink,
     ProviderError,
+    UpscaleSpec,
 )
 
 logger = logging.getLogger(__name__)
@@ -177,7 +179,7 @@ class DiffusersProvider(ImageProvider):
 
     name = "diffusers_local"
     pipeline_types = tuple(dp.PIPELINE_KINDS)
-    capabilities = Capabilities(img2img=True, inpaint=True, loras=True,
+    capabilities = Capabilities(img2img=True, inpaint=True, upscale=True, loras=True,
                                 max_width=2048, max_height=2048, max_batch=8)
 
     #: LoRA adapters kept loaded per pipeline; the least recently used is deleted beyond this.
@@ -292,6 +294,22 @@ class DiffusersProvider(ImageProvider):
                                                                  Image.Resampling.NEAREST)
         return self._generate(spec, sink, kind=spec.kind, call_kwargs=kwargs)
 
+    def upscale(self, spec: UpscaleSpec, sink: ProgressSink) -> GeneratedImage:
+        """Upscale with the profile's ``sd-upscale`` pipeline, loaded and cached like the others
+        (factors, options, errors: :func:`providers.diffusers_upscale.run_upscale`); raises
+        ProviderError ``unsupported_pipeline`` for a profile of another pipeline type."""
+        du.check_upscale_request(spec)
+        ptype = spec.model.pipeline_type
+        source = dp.locate_model(spec.model.model, ptype, spec.model.options or {})
+        if sink.should_cancel():
+            raise GenerationCancelled()
+        entry = self._entry(ptype, source.path)
+        with entry.lock:
+            pipe = self._ensure_loaded(entry, source)
+            if sink.should_cancel():
+                raise GenerationCancelled()
+            return du.run_upscale(pipe, spec, sink, num_threads=self.num_threads)
+
     def warm_up(self) -> None:
         """Import torch and diffusers and resolve the device (3-4 s on a small CPU box), so the
         first job of a fresh worker does not pay for it."""
@@ -363,6 +381,9 @@ class DiffusersProvider(ImageProvider):
                 f"{', '.join(self.pipeline_types)};"
                 f" got {spec.model.pipeline_type!r}.",
             )
+        if spec.model.pipeline_type in dp.UPSCALE_TYPES:
+            raise ProviderError("unsupported_pipeline", f"Model {_model_name(spec.model.model)!r}"
+                                f" ({spec.model.pipeline_type}) only upscales, via /api/upscale/.")
         if spec.width % 8 or spec.height % 8 or spec.width < 8 or spec.height < 8:
             raise ProviderError(
                 "invalid_request",

@@ -45,6 +45,9 @@ class PipelineKind:
     folder: frozenset[str]
     latent_rgb: tuple[tuple[float, float, float], ...] | None = None
     latent_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: The native enlargement of an upscale pipeline type (``txt2img`` then names the upscale
+    #: pipeline class and ``img2img``/``inpaint`` are empty); 0 for generation types.
+    upscale_factor: int = 0
 
 
 # Latent -> RGB factors: SD 1.x from A1111's "Approx cheap" live preview
@@ -80,7 +83,20 @@ PIPELINE_KINDS: dict[str, PipelineKind] = {
         inpaint="FluxInpaintPipeline",
         folder=frozenset({"FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"}),
     ),
+    # Upscale only (POST /api/upscale/ with a model profile of this type); see
+    # providers/diffusers_upscale.py. diffusers' x4 upscaler (stabilityai/stable-diffusion-x4-
+    # upscaler layout): the UNet denoises at the source resolution, the VAE decodes 4x larger.
+    "sd-upscale": PipelineKind(
+        txt2img="StableDiffusionUpscalePipeline",
+        img2img="",
+        inpaint="",
+        folder=frozenset({"StableDiffusionUpscalePipeline"}),
+        upscale_factor=4,
+    ),
 }
+
+#: Pipeline types that only upscale.
+UPSCALE_TYPES = tuple(t for t, k in PIPELINE_KINDS.items() if k.upscale_factor)
 
 
 def diffusers_class(name: str):

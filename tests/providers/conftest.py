@@ -30,3 +30,11 @@ def demo_assets(tmp_path_factory):
         path = builder(root / f"{key}.safetensors")
         assets[key] = (path, _sha256(path))
     return assets
+
+
+@pytest.fixture(scope="session")
+def demo_upscale_model(tmp_path_factory):
+    """The tiny random-weight x4 ``StableDiffusionUpscalePipeline`` folder (about 10 MB)."""
+    from providers.demo_upscale import build_demo_upscale_model
+
+    return build_demo_upscale_model(tmp_path_factory.mktemp("demo-upscale") / "demo-sd-x4")

@@ -17,6 +17,7 @@ from django.conf import settings
 from providers.base import (
     Capabilities,
     GeneratedImage,
+    ModelSpec,
     NullSink,
     ProviderError,
     ProviderUnavailable,
@@ -38,6 +39,7 @@ class Harness:
     model: str
     pipeline_type: str
     broken: Callable[[], None]  # a call that must raise ProviderError
+    upscale_model: Any = None  # ModelSpec for upscale() where the provider needs an upscale model
 
 
 def _fake(request) -> Harness:
@@ -52,10 +54,13 @@ def _diffusers_local(request) -> Harness:
     from providers.diffusers_local import DiffusersProvider
 
     assets = request.getfixturevalue("demo_assets")
+    upscaler = request.getfixturevalue("demo_upscale_model")
     provider = DiffusersProvider(device="cpu", num_threads=1)
     return Harness(provider, str(assets["model"]), "sd",
                    broken=lambda: provider.generate(
-                       rh.spec("/nowhere/no-model", steps=2), NullSink()))
+                       rh.spec("/nowhere/no-model", steps=2), NullSink()),
+                   upscale_model=ModelSpec(pipeline_type="sd-upscale", model=str(upscaler),
+                                           options={"steps": 2}))
 
 
 def _remote(fake_cls, build, model, pipeline_type):
@@ -176,7 +181,8 @@ def test_upscale_only_when_declared(harness):
             provider.upscale(UpscaleSpec(image=source, factor=2), NullSink())
         assert err.value.code == "unsupported"
         return
-    out = provider.upscale(UpscaleSpec(image=source, factor=2), NullSink())
+    spec = UpscaleSpec(image=source, factor=2, model=harness.upscale_model)
+    out = provider.upscale(spec, NullSink())
     assert out.image.size == (64, 32)
 
 
