@@ -136,10 +136,15 @@ def example_download_start(*, user, lora_ids: list[int] | None = None,
 
 
 def example_download_enqueue(job: Job, *, countdown: float | None = None) -> None:
-    """Publish the task of download ``job`` on the ``io`` queue (resume, retry, restart)."""
+    """Publish the task of download ``job`` on the ``io`` queue (resume, retry, restart).
+
+    Raises:
+        ApplicationError: 503 ``broker_unavailable`` (the job is failed, see
+            :func:`jobs.services.job_enqueue`).
+    """
     from .tasks import example_download_run as task
 
-    task.apply_async(args=[str(job.pk)], queue="io", countdown=countdown or None)
+    job_enqueue(job=job, task=task, args=[str(job.pk)], queue="io", countdown=countdown)
 
 
 def _running_job() -> Job:
