@@ -85,6 +85,8 @@ def generation_validate(*, profile, width: int, height: int, n: int, loras: list
     if profile.pipeline_type not in provider.pipeline_types:
         errors["model"] = [f"Provider {profile.provider!r} has no pipeline type "
                            f"{profile.pipeline_type!r}."]
+    elif profile.pipeline_type in provider.upscale_only_pipeline_types:
+        errors["model"] = [f"Model {profile.slug!r} is an upscaler; use POST /api/upscale/."]
     if errors:
         field, messages = next(iter(errors.items()))
         raise ApplicationError("invalid", f"{field}: {messages[0]}", fields=errors)

@@ -195,6 +195,9 @@ class ImageProvider:
     name: str = ""
     capabilities: Capabilities = Capabilities()
     pipeline_types: tuple[str, ...] = ()
+    # Pipeline types that only upscale (e.g. diffusers ``sd-upscale``): txt2img and edit
+    # requests on such a profile are refused before queuing.
+    upscale_only_pipeline_types: tuple[str, ...] = ()
 
     def __init__(self, **options: Any):
         if options:

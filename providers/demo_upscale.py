@@ -1,12 +1,13 @@
-"""A tiny ``StableDiffusionUpscalePipeline`` (x4) built from config with random weights.
+"""Tiny upscale pipelines built from config with random weights: ``StableDiffusionUpscalePipeline``
+(x4) and ``StableDiffusionLatentUpscalePipeline`` (x2).
 
 Like :mod:`providers.demo` (the tiny txt2img pipeline), nothing is downloaded: every component is
-made from Python objects. The sizes follow diffusers' own test of this pipeline
-(``tests/pipelines/stable_diffusion_2/test_stable_diffusion_upscale.py``, ``dummy_cond_unet_upscale``
-and ``dummy_vae``): a UNet taking 7 input channels (4 latent + 3 low-resolution image channels)
-with noise-level class embeddings, and a VAE with three blocks, so decoding enlarges the latents
-4x. The output is noise-like, but it runs the real upscale code path in well under a second for a
-32x32 source on a CPU.
+made from Python objects. The sizes follow diffusers' own tests of these pipelines
+(``tests/pipelines/stable_diffusion_2/test_stable_diffusion_upscale.py`` and
+``test_stable_diffusion_latent_upscale.py``). The x4 one has a UNet taking 7 input channels
+(4 latent + 3 low-resolution image channels) with noise-level class embeddings and a VAE with
+three blocks, so decoding enlarges the latents 4x. The output is noise-like, but the real upscale
+code paths run in about a second for a 32x32 (x4) or 64x64 (x2) source on a CPU.
 
 torch, diffusers and transformers are imported inside the functions, never at module import.
 """
@@ -99,6 +100,87 @@ def build_demo_upscale_model(path: Path) -> Path:
     atomically (temporary sibling, then moved into place; an existing ``path`` is replaced)."""
     path = Path(path)
     pipe = build_demo_upscale_pipeline()
+    tmp = _tmp_sibling(path, directory=True)
+    try:
+        pipe.save_pretrained(str(tmp), safe_serialization=True)
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+#: UNet of the tiny x2 latent upscaler (diffusers' ``dummy_unet`` of its latent-upscale test):
+#: 8 input channels (noisy latents + the source latents), K-diffusion blocks, Fourier timesteps.
+LATENT_UPSCALE_UNET_CONFIG: dict[str, Any] = {
+    "act_fn": "gelu",
+    "attention_head_dim": 8,
+    "norm_num_groups": None,
+    "block_out_channels": (32, 32, 64, 64),
+    "time_cond_proj_dim": 160,
+    "conv_in_kernel": 1,
+    "conv_out_kernel": 1,
+    "cross_attention_dim": 32,
+    "down_block_types": ("KDownBlock2D",) + ("KCrossAttnDownBlock2D",) * 3,
+    "in_channels": 8,
+    "mid_block_type": None,
+    "only_cross_attention": False,
+    "out_channels": 5,
+    "resnet_time_scale_shift": "scale_shift",
+    "time_embedding_type": "fourier",
+    "timestep_post_act": "gelu",
+    "up_block_types": ("KCrossAttnUpBlock2D",) * 3 + ("KUpBlock2D",),
+}
+
+
+def build_demo_latent_upscale_pipeline():
+    """Build the tiny x2 ``StableDiffusionLatentUpscalePipeline`` in memory (random weights
+    from ``torch.manual_seed(0)`` in :func:`torch.random.fork_rng`; deterministic)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionLatentUpscalePipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel(**LATENT_UPSCALE_UNET_CONFIG)
+        vae = AutoencoderKL(
+            block_out_channels=(32, 32, 64, 64),
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            latent_channels=4,
+        )
+        tokenizer = build_demo_tokenizer()
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=5,
+            max_position_embeddings=77,
+            projection_dim=512,
+            hidden_act="quick_gelu",
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        ))
+        return StableDiffusionLatentUpscalePipeline(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+            scheduler=EulerDiscreteScheduler(prediction_type="sample"),
+        )
+
+
+def build_demo_latent_upscale_model(path: Path) -> Path:
+    """Save the tiny x2 latent upscaler as a diffusers folder at ``path`` (about 9 MB),
+    atomically like :func:`build_demo_upscale_model`."""
+    path = Path(path)
+    pipe = build_demo_latent_upscale_pipeline()
     tmp = _tmp_sibling(path, directory=True)
     try:
         pipe.save_pretrained(str(tmp), safe_serialization=True)

@@ -31,6 +31,16 @@ from typing import Any
 
 from . import diffusers_pipelines as dp
 from . import diffusers_upscale as du
+from .diffusers_util import (  # noqa: F401 - re-exported: tests and callers import them here
+    SAMPLER_NAMES,
+    _int_option,
+    _is_oom,
+    _model_name,
+    _short_reason,
+    adapter_name_for,
+    resolve_device,
+    sampler_name,
+)
 from .base import (
     Capabilities,
     EditSpec,
@@ -45,70 +55,10 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
-#: A1111's sampler names for diffusers scheduler classes (written to the PNG parameters).
-SAMPLER_NAMES = {
-    "EulerDiscreteScheduler": "Euler",
-    "EulerAncestralDiscreteScheduler": "Euler a",
-    "DDIMScheduler": "DDIM",
-    "DPMSolverMultistepScheduler": "DPM++ 2M",
-    "PNDMScheduler": "PNDM",
-    "LMSDiscreteScheduler": "LMS",
-    "HeunDiscreteScheduler": "Heun",
-    "DPMSolverSinglestepScheduler": "DPM++ SDE",
-    "KDPM2DiscreteScheduler": "DPM2",
-    "KDPM2AncestralDiscreteScheduler": "DPM2 a",
-    "UniPCMultistepScheduler": "UniPC",
-    "LCMScheduler": "LCM",
-}
-
 #: ``model_index.json`` classes that ``StableDiffusionPipeline`` can load (SD 1.x/2.x layout).
 SD_PIPELINE_CLASSES = dp.PIPELINE_KINDS["sd"].folder
 
 _VALID_DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def sampler_name(scheduler: Any) -> str:
-    """A1111-style sampler name of a diffusers scheduler instance (class name when unknown)."""
-    cls = type(scheduler).__name__
-    return SAMPLER_NAMES.get(cls, cls)
-
-
-def adapter_name_for(sha256: str) -> str:
-    """The peft adapter name of a LoRA: ``"lora_"`` + the first 16 hex of its file SHA-256."""
-    return "lora_" + sha256.lower()[:16]
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` if available, else ``"mps"`` if available, else ``"cpu"``.
-
-    Any other value is returned unchanged. Imports torch (about 3 s the first time).
-    """
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def _short_reason(exc: BaseException, limit: int = 240) -> str:
-    """One line of an exception for a person: the first ``size mismatch`` line when there is one
-    (torch lists every mismatching tensor), else the first non-empty line, cut to ``limit``."""
-    text = str(exc)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    reason = next((ln for ln in lines if ln.startswith("size mismatch")), None)
-    if reason is not None:
-        count = sum(1 for ln in lines if ln.startswith("size mismatch"))
-        reason = f"{reason} ({count} tensors differ in shape; made for another architecture?)"
-    else:
-        reason = lines[0] if lines else type(exc).__name__
-    if len(reason) > limit:
-        reason = reason[: limit - 3] + "..."
-    return reason
 
 
 # ----------------------------------------------------------------------------- the cache
@@ -179,6 +129,7 @@ class DiffusersProvider(ImageProvider):
 
     name = "diffusers_local"
     pipeline_types = tuple(dp.PIPELINE_KINDS)
+    upscale_only_pipeline_types = dp.UPSCALE_TYPES
     capabilities = Capabilities(img2img=True, inpaint=True, upscale=True, loras=True,
                                 max_width=2048, max_height=2048, max_batch=8)
 
@@ -606,19 +557,3 @@ class DiffusersProvider(ImageProvider):
             for i, img in enumerate(result.images)
         ]
 
-
-def _int_option(value: Any, *, default: int) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return default
-
-
-def _model_name(model: str) -> str:
-    """The folder name of a model path as the user gave it (symlinks not resolved)."""
-    return os.path.basename(os.path.normpath(os.path.expanduser(str(model))))
-
-
-def _is_oom(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()[:500]

@@ -48,6 +48,8 @@ class PipelineKind:
     #: The native enlargement of an upscale pipeline type (``txt2img`` then names the upscale
     #: pipeline class and ``img2img``/``inpaint`` are empty); 0 for generation types.
     upscale_factor: int = 0
+    #: An upscale pipeline's source sides are resized to multiples of this many pixels first.
+    size_multiple: int = 8
 
 
 # Latent -> RGB factors: SD 1.x from A1111's "Approx cheap" live preview
@@ -92,6 +94,16 @@ PIPELINE_KINDS: dict[str, PipelineKind] = {
         inpaint="",
         folder=frozenset({"StableDiffusionUpscalePipeline"}),
         upscale_factor=4,
+    ),
+    # stabilityai/sd-x2-latent-upscaler layout: the VAE encodes the source, the latents are
+    # enlarged 2x and denoised by a K-diffusion-style UNet, then decoded.
+    "sd-latent-upscale": PipelineKind(
+        txt2img="StableDiffusionLatentUpscalePipeline",
+        img2img="",
+        inpaint="",
+        folder=frozenset({"StableDiffusionLatentUpscalePipeline"}),
+        upscale_factor=2,
+        size_multiple=64,
     ),
 }
 

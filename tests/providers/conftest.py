@@ -38,3 +38,12 @@ def demo_upscale_model(tmp_path_factory):
     from providers.demo_upscale import build_demo_upscale_model
 
     return build_demo_upscale_model(tmp_path_factory.mktemp("demo-upscale") / "demo-sd-x4")
+
+
+@pytest.fixture(scope="session")
+def demo_latent_upscale_model(tmp_path_factory):
+    """The tiny random-weight x2 ``StableDiffusionLatentUpscalePipeline`` folder (about 9 MB)."""
+    from providers.demo_upscale import build_demo_latent_upscale_model
+
+    return build_demo_latent_upscale_model(
+        tmp_path_factory.mktemp("demo-latent-upscale") / "demo-sd-x2-latent")

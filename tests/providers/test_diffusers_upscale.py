@@ -91,6 +91,26 @@ def test_wrong_pipeline_types_and_bad_requests(provider, demo_upscale_model, dem
         assert err.value.code == code
 
 
+def test_latent_x2_upscaler_runs_once_for_two_and_twice_for_four(provider,
+                                                                 demo_latent_upscale_model):
+    sink = RecordingSink()
+    spec2 = up_spec(demo_latent_upscale_model, factor=2, pipeline_type="sd-latent-upscale")
+    out = provider.upscale(spec2, sink)
+    assert out.image.size == (64, 64) and sink.steps == [(1, 2), (2, 2)]
+    again = provider.upscale(spec2, NullSink())
+    assert np.array_equal(pixels(out.image), pixels(again.image))
+    sink = RecordingSink()
+    spec4 = up_spec(demo_latent_upscale_model, image=source((20, 13)),
+                    pipeline_type="sd-latent-upscale")
+    assert provider.upscale(spec4, sink).image.size == (80, 52)
+    assert sink.steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # two x2 passes of 2 steps
+    with pytest.raises(GenerationCancelled):
+        provider.upscale(spec4, RecordingSink(cancel_after=3))
+    with pytest.raises(ProviderError) as err:  # the x2 latent folder under the x4 type
+        provider.upscale(up_spec(demo_latent_upscale_model), NullSink())
+    assert err.value.code == "unsupported_pipeline"
+
+
 def test_models_lists_the_upscale_folder(provider, demo_upscale_model, settings):
     settings.MODELS_DIR = str(demo_upscale_model.parent)
     found = {m["name"]: m["pipeline_type"] for m in provider.models()}
@@ -128,3 +148,20 @@ def test_upscale_api_on_an_sd_upscale_profile_through_a_real_worker(
     with Image.open(Path(settings.MEDIA_ROOT) / out.file.name) as png:
         assert png.size == (128, 128)
         assert "Postprocess upscale by: 4, Postprocess upscaler: sd-x4" in png.text["parameters"]
+
+
+@pytest.mark.django_db
+def test_generate_and_edit_on_an_upscale_profile_are_400_before_queuing(api_client, user):
+    from jobs.models import Job
+    from tests.factories import ImageFactory, ModelProfileFactory
+
+    ModelProfileFactory(slug="x4", provider="diffusers_local", pipeline_type="sd-upscale",
+                        model_path="/nonexistent", is_default=False)
+    resp = api_client.post("/api/generate/", {"prompt": "a fox", "model": "x4"}, format="json")
+    assert resp.status_code == 400
+    assert resp.json()["fields"]["model"] == ["Model 'x4' is an upscaler; use POST /api/upscale/."]
+    src = ImageFactory(user=user)
+    resp = api_client.post("/api/edit/", {"image_id": src.pk, "prompt": "a fox", "model": "x4"},
+                           format="json")
+    assert resp.status_code == 400 and "upscaler" in resp.json()["message"]
+    assert not Job.objects.exists()
