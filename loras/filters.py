@@ -20,6 +20,7 @@ from django.db.models.functions import Lower
 from .models import LoraModel
 
 ORDERINGS = ("name", "created_at", "size", "usage_count")
+DB_INT_MAX = 2**63 - 1  # the largest id PostgreSQL's bigint and SQLite's INTEGER hold
 
 
 def _split(values) -> list[str]:
@@ -42,7 +43,8 @@ def _json_list_has(field: str, item: str) -> Q:
 class LoraFilter(django_filters.FilterSet):
     """See the module docstring; defaults apply when a parameter is absent."""
 
-    root = django_filters.NumberFilter(field_name="root_id")
+    # Bounded: a huge number (e.g. -6e128) is a 400, not an integer overflow in the database.
+    root = django_filters.NumberFilter(field_name="root_id", min_value=0, max_value=DB_INT_MAX)
     folder = django_filters.CharFilter(field_name="folder")
     folder_prefix = django_filters.CharFilter(method="filter_folder_prefix")
     base_model = django_filters.CharFilter(method="filter_base_model")
@@ -51,7 +53,8 @@ class LoraFilter(django_filters.FilterSet):
                                             method="filter_noop")
     favorite = django_filters.BooleanFilter(field_name="favorite")
     has_civitai = django_filters.BooleanFilter(method="filter_has_civitai")
-    nsfw_max = django_filters.NumberFilter(field_name="nsfw_level", lookup_expr="lte")
+    nsfw_max = django_filters.NumberFilter(field_name="nsfw_level", lookup_expr="lte",
+                                           min_value=0, max_value=DB_INT_MAX)
     status = django_filters.ChoiceFilter(
         choices=[("present", "present"), ("missing", "missing"), ("all", "all")],
         method="filter_status")

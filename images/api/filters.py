@@ -17,7 +17,8 @@ from ..models import Image, UsageLog
 
 
 class ImageFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="project_id")
+    project = django_filters.NumberFilter(field_name="project_id", min_value=0,
+                                          max_value=2**63 - 1)  # huge numbers: 400
     tag = django_filters.CharFilter(method="filter_tag")
     model = django_filters.CharFilter(field_name="model_name", lookup_expr="iexact")
     lora = django_filters.CharFilter(method="filter_lora")

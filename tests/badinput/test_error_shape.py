@@ -3,6 +3,7 @@
 
 import logging
 
+import pytest
 from django.core.exceptions import ValidationError as DjangoValidationError
 
 from core.exceptions import api_exception_handler
@@ -59,3 +60,16 @@ def test_too_big_body_is_413(api_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     r = api_client.post("/api/generate/", {"prompt": "x" * 1000}, format="json")
     assert r.status_code == 413 and r.json()["code"] == "request_too_large", r.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", [
+    "/api/loras/?root=-6.337070095223595e%2B128",
+    "/api/loras/?nsfw_max=1e300",
+    "/api/images/?project=-1.858014376688812e%2B120",
+    "/api/user-images/?project=1e40",
+])
+def test_huge_numbers_in_filters_are_400_not_an_overflow(api_client, url):
+    response = api_client.get(url)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid"
