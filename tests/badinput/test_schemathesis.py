@@ -106,11 +106,14 @@ def world(fake_civitai, tmp_path, settings):
 @schema.parametrize()
 @FUZZ
 def test_api_as_user(case, world):
-    case.call_and_validate(headers={"Authorization": f"Token {world}"}, checks=CHECKS)
+    # call_and_validate raises on a failed check; the assert states the property plainly.
+    response = case.call_and_validate(headers={"Authorization": f"Token {world}"}, checks=CHECKS)
+    assert response.status_code < 500 or response.json().get("code") in DEPENDENCY_DOWN
 
 
 @staff_schema.parametrize()
 @FUZZ
 def test_library_roots_as_staff(case, world):
     key = _token(staff=True)
-    case.call_and_validate(headers={"Authorization": f"Token {key}"}, checks=CHECKS)
+    response = case.call_and_validate(headers={"Authorization": f"Token {key}"}, checks=CHECKS)
+    assert response.status_code < 500 or response.json().get("code") in DEPENDENCY_DOWN
