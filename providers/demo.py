@@ -184,8 +184,17 @@ def build_demo_model(path: Path) -> Path:
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
+    return save_pipeline_folder(build_demo_pipeline(), path)
+
+
+def save_pipeline_folder(pipe: Any, path: Path) -> Path:
+    """Save ``pipe`` as a diffusers folder (safetensors) at ``path``, atomically: written under
+    a temporary sibling name, then moved into place (an existing ``path`` is replaced).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     path = Path(path)
-    pipe = build_demo_pipeline()
     tmp = _tmp_sibling(path, directory=True)
     try:
         pipe.save_pretrained(str(tmp), safe_serialization=True)

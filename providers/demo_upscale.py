@@ -14,11 +14,10 @@ torch, diffusers and transformers are imported inside the functions, never at mo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-from .demo import _replace_dir, _tmp_sibling, build_demo_tokenizer
+from .demo import build_demo_tokenizer, save_pipeline_folder
 
 #: UNet of the tiny x4 upscaler: the noisy latents are concatenated with the RGB source
 #: (``in_channels`` 4 + 3); the noise level added to the source is a class label (< 100 here).
@@ -42,6 +41,19 @@ UPSCALE_UNET_CONFIG: dict[str, Any] = {
 UPSCALE_MAX_NOISE_LEVEL = 90
 
 
+def _tiny_text_encoder(tokenizer: Any, *, hidden_act: str) -> Any:
+    """A 5-layer, 32-wide CLIP text encoder for ``tokenizer`` (random weights), as in diffusers'
+    own tests of the upscale pipelines; ``hidden_act`` is ``gelu`` (x4) or ``quick_gelu`` (x2)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(CLIPTextConfig(
+        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=5,
+        max_position_embeddings=77, projection_dim=512, hidden_act=hidden_act,
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    ))
+
+
 def build_demo_upscale_pipeline():
     """Build the tiny x4 ``StableDiffusionUpscalePipeline`` in memory (random, deterministic).
 
@@ -56,7 +68,6 @@ def build_demo_upscale_pipeline():
         StableDiffusionUpscalePipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -71,19 +82,7 @@ def build_demo_upscale_pipeline():
             scaling_factor=0.08333,  # the x4 upscaler's VAE value (diffusers warns otherwise)
         )
         tokenizer = build_demo_tokenizer()
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=5,
-            max_position_embeddings=77,
-            projection_dim=512,
-            hidden_act="gelu",
-            vocab_size=len(tokenizer),
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        ))
+        text_encoder = _tiny_text_encoder(tokenizer, hidden_act="gelu")
         return StableDiffusionUpscalePipeline(
             vae=vae,
             text_encoder=text_encoder,
@@ -98,16 +97,7 @@ def build_demo_upscale_pipeline():
 def build_demo_upscale_model(path: Path) -> Path:
     """Build the tiny x4 upscaler and save it as a diffusers folder at ``path`` (a few MB),
     atomically (temporary sibling, then moved into place; an existing ``path`` is replaced)."""
-    path = Path(path)
-    pipe = build_demo_upscale_pipeline()
-    tmp = _tmp_sibling(path, directory=True)
-    try:
-        pipe.save_pretrained(str(tmp), safe_serialization=True)
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    return save_pipeline_folder(build_demo_upscale_pipeline(), path)
 
 
 #: UNet of the tiny x2 latent upscaler (diffusers' ``dummy_unet`` of its latent-upscale test):
@@ -143,7 +133,6 @@ def build_demo_latent_upscale_pipeline():
         StableDiffusionLatentUpscalePipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -157,19 +146,7 @@ def build_demo_latent_upscale_pipeline():
             latent_channels=4,
         )
         tokenizer = build_demo_tokenizer()
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=5,
-            max_position_embeddings=77,
-            projection_dim=512,
-            hidden_act="quick_gelu",
-            vocab_size=len(tokenizer),
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        ))
+        text_encoder = _tiny_text_encoder(tokenizer, hidden_act="quick_gelu")
         return StableDiffusionLatentUpscalePipeline(
             vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
             scheduler=EulerDiscreteScheduler(prediction_type="sample"),
@@ -179,13 +156,4 @@ def build_demo_latent_upscale_pipeline():
 def build_demo_latent_upscale_model(path: Path) -> Path:
     """Save the tiny x2 latent upscaler as a diffusers folder at ``path`` (about 9 MB),
     atomically like :func:`build_demo_upscale_model`."""
-    path = Path(path)
-    pipe = build_demo_latent_upscale_pipeline()
-    tmp = _tmp_sibling(path, directory=True)
-    try:
-        pipe.save_pretrained(str(tmp), safe_serialization=True)
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    return save_pipeline_folder(build_demo_latent_upscale_pipeline(), path)
