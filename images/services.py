@@ -12,17 +12,9 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from core.exceptions import ApplicationError
+from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
-from jobs.progress import ProgressReporter
-from jobs.services import (
-    job_create,
-    job_enqueue,
-    job_fail,
-    job_fail_unexpected,
-    job_mark_canceled,
-    job_start,
-    job_succeed,
-)
+from jobs.services import job_create, job_enqueue, job_succeed
 from loras.selectors import lora_resolve
 from providers import registry
 from providers.base import (
@@ -270,55 +262,57 @@ def image_payload(image: Image) -> dict:
 
 def generation_run(*, request_id: int,
                    listener: Callable[[int, int], None] | None = None) -> Job:
-    """Run a queued generation: provider call, files, rows, usage log, job status.
+    """Run a queued generation through the job kernel (``jobs.kernel.job_run``): provider
+    call, files, rows, hooks, job status.
 
-    Failures never raise: they end the job as failed (``ProviderError`` code and message, or
-    ``internal_error``) or canceled. A job that is already finished is left alone, so a
-    re-delivered task does no harm.
+    Failures never raise: they end the job as failed (``ProviderError`` code and message,
+    ``storage_error`` for a disk that refuses the files, or ``internal_error``) or canceled;
+    files written before a failure are removed. A re-delivered task of a finished or running
+    job does nothing.
     """
     request = GenerationRequest.objects.select_related("job", "profile", "user").get(
         pk=request_id)
-    job = request.job
-    if job.is_finished:
-        return job
-    if job.cancel_requested:
-        return job_mark_canceled(job=job)
-    job_start(job=job, total_steps=request.steps, message="Generating")
-    reporter = ProgressReporter(job, listener=listener)
-    started = time.monotonic()
     stored: list[Image] = []
-    try:
-        spec = _spec_for(request)
-        generate_started = time.monotonic()
-        if request.kind == "txt2img":
-            outputs = registry.get(request.profile.provider).generate(spec, reporter)
-        else:  # img2img, inpaint, upscale (#5)
-            from .services_edit import edit_outputs
 
-            outputs = edit_outputs(request=request, spec=spec, sink=reporter)
-        generate_seconds = time.monotonic() - generate_started
-        with transaction.atomic():
+    def work(run: JobRun):
+        started = time.monotonic()
+        spec = _spec_for(request)
+        try:
+            if request.kind == "txt2img":
+                outputs = registry.get(request.profile.provider).generate(spec, run.reporter)
+            else:  # img2img, inpaint, upscale (#5)
+                from .services_edit import edit_outputs
+
+                outputs = edit_outputs(request=request, spec=spec, sink=run.reporter)
+        except GenerationCancelled as exc:
+            raise JobCanceled() from exc
+        generate_seconds = time.monotonic() - started
+        with transaction.atomic():  # images, hooks and success commit together, or not at all
             for out in outputs:  # one by one, so a failure can remove the files already written
                 stored.append(_image_store(request=request, out=out))
             from .hooks import post_generation_hooks_run  # tags, usage log, webhook (#6)
 
-            hook_errors = post_generation_hooks_run(request=request, images=stored, job=job,
+            hook_errors = post_generation_hooks_run(request=request, images=stored, job=run.job,
                                                     started=started)
-            return job_succeed(job=job, result={
+            return job_succeed(job=run.job, result={
                 "request": request.pk, "images": [image_payload(i) for i in stored],
                 "hook_errors": hook_errors,
                 "timings": {"generate_seconds": round(generate_seconds, 4),
                             "total_seconds": round(time.monotonic() - started, 4)}},
                 message=f"{len(stored)} image{'s' if len(stored) != 1 else ''}")
-    except GenerationCancelled:
-        return job_mark_canceled(job=job)
-    except ProviderError as exc:
-        return job_fail(job=job, code=exc.code, message=exc.message)
-    except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
+
+    def remove_files():
         for image in stored:
             image.file.delete(save=False)
             image.thumbnail.delete(save=False)
-        if isinstance(exc, OSError):  # disk full, permission denied: say so (reliability #7)
-            return job_fail(job=job, code="storage_error", message="Could not write the "
-                            f"image files: {exc.strerror or exc}. Nothing was kept.")
-        return job_fail_unexpected(job=job, exc=exc)
+
+    return job_run(job_id=request.job_id, work=work, total_steps=request.steps,
+                   message="Generating", listener=listener, on_failure=remove_files,
+                   errors={OSError: _storage_error})
+
+
+def _storage_error(exc: BaseException) -> tuple[str, str]:
+    """Disk full, permission denied (reliability #7): say so."""
+    return ("storage_error",
+            f"Could not write the image files: {getattr(exc, 'strerror', None) or exc}. "
+            "Nothing was kept.")

@@ -44,6 +44,15 @@ class Job(models.Model):
     cancel_requested = models.BooleanField(default=False)
     pause_requested = models.BooleanField(default=False)
     seq = models.PositiveIntegerField(default=0)
+    # The broker is only a doorbell: what to publish again when a message is lost (#12).
+    task_name = models.CharField(max_length=200, blank=True)
+    task_args = models.JSONField(default=list, blank=True)
+    queue = models.CharField(max_length=50, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    # The lease of the worker running the job, renewed by its heartbeat (seconds: settings).
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]

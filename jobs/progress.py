@@ -20,14 +20,18 @@ class ProgressReporter:
             the last step always goes out.
         listener: optional ``callable(step, total_steps)`` called on every step (e.g. a CLI
             progress bar), unthrottled.
+        lease_lost: optional ``callable() -> bool``, true once the worker lost its lease on
+            the job (``jobs.lease.Heartbeat``): the work is then asked to stop.
     """
 
     def __init__(self, job: Job, *, min_interval: float | None = None,
-                 listener: Callable[[int, int], None] | None = None):
+                 listener: Callable[[int, int], None] | None = None,
+                 lease_lost: Callable[[], bool] | None = None):
         self.job = job
         self.min_interval = (settings.JOB_PROGRESS_MIN_INTERVAL if min_interval is None
                              else min_interval)
         self.listener = listener
+        self.lease_lost = lease_lost
         self._last_sent = 0.0
         self._started = time.monotonic()
         self._cancel_checked = 0.0
@@ -65,6 +69,8 @@ class ProgressReporter:
     def should_cancel(self) -> bool:
         """True when a cancel was requested for the job: one indexed read, at most every
         ``JOB_CANCEL_CHECK_INTERVAL`` seconds (so a cancel lands within that time)."""
+        if self.lease_lost is not None and self.lease_lost():
+            return True
         now = time.monotonic()
         if not self._cancel and now - self._cancel_checked >= settings.JOB_CANCEL_CHECK_INTERVAL:
             self._cancel_checked = now

@@ -30,9 +30,29 @@ def job_publish(*, job: Job) -> None:
 
 
 def job_save(*, job: Job, fields: list[str]) -> Job:
-    """Write ``fields`` of ``job``, bump its ``seq``, and publish the new snapshot."""
+    """Write ``fields`` of ``job``, bump its ``seq``, and publish the new snapshot.
+
+    A job claimed by this worker (``job.lease_token`` set by ``jobs.lease.job_claim``) is
+    written only while the worker still owns it: the UPDATE is conditional on the token and
+    on ``running``/``paused``.
+
+    Raises:
+        jobs.lease.JobLeaseLost: the lease expired and the job was given away or ended.
+    """
     job.seq += 1
-    job.save(update_fields=[*fields, "seq"])
+    token = getattr(job, "lease_token", None)
+    if token:
+        from .lease import JobLeaseLost
+
+        values = {name: getattr(job, name) for name in fields}
+        written = Job.objects.filter(pk=job.pk, worker=token, status__in=[
+            Job.Status.RUNNING, Job.Status.PAUSED]).update(seq=models.F("seq") + 1, **values)
+        if not written:
+            raise JobLeaseLost(f"job {job.pk} is no longer owned by this worker")
+        if job.is_finished or job.status == Job.Status.QUEUED:
+            job.__dict__.pop("lease_token", None)
+    else:
+        job.save(update_fields=[*fields, "seq"])
     job_publish(job=job)
     return job
 
@@ -68,8 +88,9 @@ def job_succeed(*, job: Job, result: dict, message: str = "") -> Job:
     job.result = result
     job.message = message
     job.finished_at = timezone.now()
+    job.lease_expires_at = None
     return job_save(job=job, fields=["status", "progress", "step", "eta_seconds", "result",
-                                     "message", "finished_at"])
+                                     "message", "finished_at", "lease_expires_at"])
 
 
 def job_fail(*, job: Job, code: str, message: str) -> Job:
@@ -79,8 +100,9 @@ def job_fail(*, job: Job, code: str, message: str) -> Job:
     job.error_message = message[:5000]
     job.eta_seconds = None
     job.finished_at = timezone.now()
+    job.lease_expires_at = None
     return job_save(job=job, fields=["status", "error_code", "error_message", "eta_seconds",
-                                     "finished_at"])
+                                     "finished_at", "lease_expires_at"])
 
 
 DB_RETRY_SECONDS = 30.0  # how long job_fail_unexpected keeps trying to reach the database
@@ -119,7 +141,9 @@ def job_mark_canceled(*, job: Job, message: str = "Canceled.") -> Job:
     job.message = message
     job.eta_seconds = None
     job.finished_at = timezone.now()
-    return job_save(job=job, fields=["status", "message", "eta_seconds", "finished_at"])
+    job.lease_expires_at = None
+    return job_save(job=job, fields=["status", "message", "eta_seconds", "finished_at",
+                                     "lease_expires_at"])
 
 
 BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError,)
@@ -148,28 +172,60 @@ def job_enqueue(*, job: Job, task, args: list, queue: str, countdown: float | No
         ApplicationError: 503 ``broker_unavailable`` when the publish failed.
     """
     def publish():
-        try:
-            task.apply_async(args=args, queue=queue, task_id=job.celery_task_id or None,
-                             countdown=countdown or None)
-        except BROKER_ERRORS as exc:
-            log.warning("could not publish %s for job %s: %s", task.name, job.pk, exc)
-            job_fail(job=job, code="broker_unavailable",
-                     message=f"The task queue (broker) could not be reached: {exc}")
-            raise ApplicationError(
-                "broker_unavailable",
-                "The task queue is unreachable; the job was not started. Try again shortly.",
-                status=503) from exc
+        _job_publish_task(job=job, task_name=task.name, args=args, queue=queue,
+                          countdown=countdown)
 
     # Outside a transaction on_commit runs ``publish`` at once and lets its error through.
     transaction.on_commit(publish)
+
+
+def _job_publish_task(*, job: Job, task_name: str, args: list, queue: str,
+                      countdown: float | None = None, fail_job: bool = True) -> None:
+    """Record what to publish for ``job`` (so the dispatcher can ring the doorbell again when
+    the message is lost), then publish it; a dead broker fails the job (503)."""
+    from datetime import timedelta
+
+    from celery import current_app as app
+
+    job.task_name, job.task_args, job.queue = task_name, list(args), queue
+    job.published_at = timezone.now() + timedelta(seconds=countdown or 0)
+    Job.objects.filter(pk=job.pk).update(task_name=task_name, task_args=job.task_args,
+                                         queue=queue, published_at=job.published_at)
+    try:
+        app.send_task(task_name, args=args, queue=queue,
+                      task_id=job.celery_task_id or None, countdown=countdown or None)
+    except BROKER_ERRORS as exc:
+        log.warning("could not publish %s for job %s: %s", task_name, job.pk, exc)
+        if fail_job:
+            job_fail(job=job, code="broker_unavailable",
+                     message=f"The task queue (broker) could not be reached: {exc}")
+        raise ApplicationError(
+            "broker_unavailable",
+            "The task queue is unreachable; the job was not started. Try again shortly.",
+            status=503) from exc
+
+
+def job_republish(*, job: Job) -> bool:
+    """Publish the task of queued ``job`` again (its message was lost). Returns False when
+    the broker is unreachable (the dispatcher tries again on its next run) or the job has no
+    recorded task."""
+    if not job.task_name:
+        return False
+    try:
+        _job_publish_task(job=job, task_name=job.task_name, args=job.task_args,
+                          queue=job.queue or "default", fail_job=False)
+    except ApplicationError:
+        return False
+    return True
 
 
 @transaction.atomic
 def job_cancel(*, job: Job) -> Job:
     """Ask ``job`` to stop.
 
-    A queued job is canceled at once (its task will find it canceled and do nothing); a running
-    job gets ``cancel_requested`` and stops at its next step.
+    A queued or paused job is canceled at once (its task will find it canceled and do
+    nothing); so is a running job whose worker is dead (its lease expired). A running job with
+    a live worker gets ``cancel_requested`` and stops at its next step.
 
     Raises:
         ApplicationError: 409 ``job_finished`` when the job already ended.
@@ -179,8 +235,10 @@ def job_cancel(*, job: Job) -> Job:
         raise ApplicationError("job_finished", f"The job is already {job.status}.", status=409)
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
     job.cancel_requested = True
-    if job.status == Job.Status.QUEUED:
+    if job.status in (Job.Status.QUEUED, Job.Status.PAUSED):
         return job_mark_canceled(job=job)
+    if job.lease_expires_at is not None and job.lease_expires_at < timezone.now():
+        return job_mark_canceled(job=job, message="Canceled; its worker had stopped.")
     job_publish(job=job)
     return job
 

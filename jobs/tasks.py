@@ -20,3 +20,4 @@ def jobs_reap() -> int:
             message="This job waited longer than any queue should; its task message was "
                     "probably lost (the broker restarted). Start it again.")
     return count
+

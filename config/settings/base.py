@@ -378,6 +378,19 @@ if REDIS_URL:
 # A job still queued after this many seconds lost its task message (a broker restarted without
 # persistence): the reaper fails it with ``queue_lost``. 0 turns this off.
 JOB_QUEUED_STALE_SECONDS = env.int("JOB_QUEUED_STALE_SECONDS", default=24 * 3600)
+# Leases and the dispatcher (jobs/lease.py, jobs/dispatcher.py), in seconds: a worker's claim
+# on a running job lasts JOB_LEASE_SECONDS and its heartbeat renews it every
+# JOB_HEARTBEAT_SECONDS; the dispatcher runs every JOB_DISPATCH_INTERVAL, re-queues (at most
+# JOB_MAX_ATTEMPTS runs in all) or fails running jobs whose lease expired, and publishes again
+# the task of a job queued for JOB_REPUBLISH_AFTER_SECONDS whose message the broker lost. It
+# runs in the embedded server, or as `manage.py dispatch_jobs` (its own process: a queue
+# backlog cannot delay it).
+JOB_LEASE_SECONDS = env.float("JOB_LEASE_SECONDS", default=30.0)
+JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=JOB_LEASE_SECONDS / 3)
+JOB_DISPATCH_INTERVAL = env.float("JOB_DISPATCH_INTERVAL", default=10.0)
+JOB_REPUBLISH_AFTER_SECONDS = env.float("JOB_REPUBLISH_AFTER_SECONDS", default=20.0)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+JOB_DISPATCH_BATCH = env.int("JOB_DISPATCH_BATCH", default=500)  # queued jobs per pass
 # Seconds between two runs of the stale-job reaper (beat); JOB_STALE_SECONDS is above.
 CELERY_BEAT_SCHEDULE["reap-stale-jobs"]["schedule"] = env.float("JOB_REAP_INTERVAL",
                                                                default=300.0)
