@@ -6,6 +6,7 @@ WEIGHT defaults to 1.0. The extended forms ``<lora:NAME:TE:UNET[:DYN]>`` take TE
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ class PromptLora:
 
 
 class PromptSyntaxError(ValueError):
-    """A ``<lora:...>`` tag whose weight is not a number."""
+    """A ``<lora:...>`` tag whose weight is not a finite number."""
 
 
 def parse_prompt_loras(prompt: str) -> tuple[str, list[PromptLora]]:
@@ -31,7 +32,9 @@ def parse_prompt_loras(prompt: str) -> tuple[str, list[PromptLora]]:
     ('a cat, night', [PromptLora(name='ink', weight=0.8)])
 
     Raises:
-        PromptSyntaxError: a weight that is not a number, e.g. ``<lora:ink:abc>``.
+        PromptSyntaxError: a weight that is not a finite number, e.g. ``<lora:ink:abc>``,
+            ``<lora:ink:inf>``, ``<lora:ink:nan>`` or ``<lora:ink:1e999>`` (Python's ``float``
+            reads all three; no engine can apply them).
     """
     loras: list[PromptLora] = []
     for match in LORA_TAG.finditer(prompt):
@@ -46,6 +49,9 @@ def parse_prompt_loras(prompt: str) -> tuple[str, list[PromptLora]]:
                 raise PromptSyntaxError(
                     f"LoRA tag {match.group(0)!r}: weight {value!r} is not a number."
                 ) from None
+            if not math.isfinite(weight):
+                raise PromptSyntaxError(
+                    f"LoRA tag {match.group(0)!r}: weight {value!r} is not a finite number.")
         loras.append(PromptLora(name=name, weight=weight))
     text = LORA_TAG.sub("", prompt)
     text = re.sub(r"\s+,", ",", text)

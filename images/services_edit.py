@@ -9,6 +9,7 @@ Requests are ``GenerationRequest`` rows with ``kind`` ``"img2img"``, ``"inpaint"
 from __future__ import annotations
 
 import io
+import math
 import random
 import uuid
 import warnings
@@ -139,6 +140,34 @@ def _queue(request: GenerationRequest, provider_name: str) -> GenerationRequest:
 
 
 # ----------------------------------------------------------------------------- edit
+def edit_steps_check(*, steps: int, strength: float) -> None:
+    """Refuse an img2img/inpaint whose denoising would run no step at all.
+
+    diffusers' img2img and inpaint pipelines run ``int(steps * strength)`` steps
+    (``get_timesteps``: ``init_timestep = min(int(num_inference_steps * strength), ...)``; the
+    inpaint pipeline raises "... steps is 0 which is < 1", img2img runs nothing and fails).
+    The rule holds for every provider, so ``steps=1, strength=0.5`` is refused here, before
+    queuing, instead of failing the job with ``internal_error``.
+
+    Args:
+        steps: the requested (or the profile's default) number of steps.
+        strength: the denoising strength, 0..1.
+
+    Raises:
+        ApplicationError: 400 ``invalid`` naming ``steps`` and ``strength``.
+    """
+    if int(steps * strength) >= 1:
+        return
+    hint = ""
+    if strength > 0:
+        need = math.ceil(1 / strength)
+        need += int(need * strength) < 1  # 1/strength rounded down by floating point
+        hint = f" Use at least {need} steps or a higher strength."
+    msg = (f"steps x strength must give at least 1 denoising step; {steps} x {strength:g} gives "
+           f"{int(steps * strength)}.{hint}")
+    raise ApplicationError("invalid", msg, fields={"steps": [msg], "strength": [msg]})
+
+
 def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
                 enqueue: bool = True) -> GenerationRequest:
     """Queue an img2img (no mask) or inpaint (with mask) request.
@@ -152,7 +181,8 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
             source's size.
 
     Raises:
-        ApplicationError: 400 ``invalid`` / ``invalid_image`` / ``image_too_large`` /
+        ApplicationError: 400 ``invalid`` (also: steps x strength below one step, see
+            :func:`edit_steps_check`) / ``invalid_image`` / ``image_too_large`` /
             ``unsupported`` (the provider cannot img2img/inpaint; names ``image`` or ``mask``),
             ``unknown_model``, ``unknown_lora``; 404 for another user's image; 503
             ``provider_unavailable`` / ``broker_unavailable``.
@@ -189,6 +219,7 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
         negative = source.negative_prompt if source is not None else profile.default_negative_prompt
     strength = params.get("strength")
     strength = settings.EDIT_DEFAULT_STRENGTH if strength is None else strength
+    edit_steps_check(steps=steps, strength=strength)
     clean, loras = _resolve_loras(prompt=prompt, loras=params.get("loras") or [])
     if not clean:
         raise ApplicationError("invalid", "prompt: nothing left once LoRA tags are removed.",

@@ -5,6 +5,9 @@ from rest_framework import serializers
 from ..models import ExampleImage
 
 NSFW_CHOICES = [1, 2, 4, 8, 16]
+#: The largest id the database holds (PostgreSQL bigint, SQLite INTEGER): a larger one is a 400,
+#: not an OverflowError in the lookup.
+MAX_ID = 2**63 - 1
 
 
 class ExampleImageSerializer(serializers.ModelSerializer):
@@ -49,23 +52,23 @@ class ExampleDownloadOptionsSerializer(serializers.Serializer):
 
 
 class ExampleDownloadStartSerializer(ExampleDownloadOptionsSerializer):
-    lora_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
+    lora_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
                                      required=False, allow_empty=False, max_length=100_000)
 
 
 class ExampleForceSerializer(ExampleDownloadOptionsSerializer):
-    lora_id = serializers.IntegerField(min_value=1)
+    lora_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class ExampleImportJsonSerializer(serializers.Serializer):
-    lora = serializers.IntegerField(min_value=1)
+    lora = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     paths = serializers.ListField(child=serializers.CharField(max_length=4096,
                                                               trim_whitespace=False),
                                   required=False, max_length=50)
 
 
 class ExampleLoraQuerySerializer(serializers.Serializer):
-    lora = serializers.IntegerField(min_value=1)
+    lora = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class ExampleGenerateSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ case-insensitive), ``lora`` (LoRA name or library id, as recorded at generation)
 """
 
 import json
+import re
 
 import django_filters
 from django.db.models import Q, TextField
@@ -46,7 +47,8 @@ class ImageFilter(django_filters.FilterSet):
         # where JSON containment is not (SQLite).
         value = value.strip()
         qs = qs.annotate(loras_text=Cast("loras", TextField()))
-        if value.isdigit() and len(value) <= 18:
+        # ASCII digits only: str.isdigit() is also true for "³" or "①", which int() refuses.
+        if re.fullmatch(r"[0-9]{1,18}", value):
             return qs.filter(loras_text__regex=rf'"lora_id": {int(value)}[,}}]')
         return qs.filter(loras_text__icontains=f'"name": {json.dumps(value)}')
 

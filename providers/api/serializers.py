@@ -1,5 +1,6 @@
 """Serializers of the providers API (shapes only; rules live in services/selectors)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import ModelProfile
@@ -48,7 +49,25 @@ class ProviderModelsSerializer(serializers.Serializer):
     error = ProviderErrorSerializer(allow_null=True)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class OptionsField(serializers.JSONField):
+    """A JSON object (``{}`` when omitted on create). ``null`` or another JSON type is 400: a
+    form body's ``options=null`` parses to ``None`` and the column is NOT NULL."""
+
+    default_error_messages = {"not_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_object")
+        return value
+
+
 class ModelProfileSerializer(serializers.ModelSerializer):
+    """A model profile; ``options`` are the provider's own settings (a JSON object)."""
+
+    options = OptionsField(required=False)
+
     class Meta:
         model = ModelProfile
         fields = ["id", "name", "slug", "provider", "pipeline_type", "model_path", "options",

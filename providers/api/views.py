@@ -1,9 +1,12 @@
 """Providers API: listing, health, models, model profiles, prompt enhancement (thin views)."""
 
+from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.exceptions import ApplicationError
 
 from ..models import ModelProfile
 from ..selectors import provider_health_list, provider_list, provider_models_list
@@ -62,7 +65,8 @@ class IsStaffOrReadOnly(permissions.BasePermission):
 
 class ModelProfileViewSet(viewsets.ModelViewSet):
     """Model profiles (provider + pipeline type + model + defaults), by slug. Staff write;
-    an unknown provider or pipeline type is 400."""
+    an unknown provider or pipeline type is 400; deleting a profile that generation requests
+    used is 409 ``profile_in_use`` (they keep it as their record; disable it instead)."""
 
     serializer_class = ModelProfileSerializer
     permission_classes = [IsStaffOrReadOnly]
@@ -76,6 +80,16 @@ class ModelProfileViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         serializer.instance = model_profile_save(profile=serializer.instance,
                                                  data=serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            raise ApplicationError(
+                "profile_in_use",
+                f"Model profile {instance.slug!r} is used by {len(exc.protected_objects)} "
+                "generation request(s) and cannot be deleted; set enabled=false instead.",
+                status=409) from None
 
 
 class PromptEnhanceView(APIView):
