@@ -21,22 +21,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from jobs.models import Job
+from jobs.kernel import JobCanceled, JobPaused, JobRequeued, JobRun, job_run
 from jobs.services import (
-    job_create,
-    job_fail,
+    job_create_exclusive,
     job_enqueue,
-    job_fail_unexpected,
-    job_mark_canceled,
     job_pause,
     job_resume,
     job_save,
@@ -54,7 +50,8 @@ from loras.outbound import outbound_get
 
 from .files import example_path, existing_named, image_decode, lora_folder, write_atomic
 from .models import ExampleImage
-from .selectors import ACTIVE, DOWNLOAD_KIND, download_job_active
+from .selectors import DOWNLOAD_KIND, download_job_active
+from .tasks import example_download_run as example_download_run_task
 
 log = logging.getLogger(__name__)
 RESUMABLE_CODES = ("server_restarted", "worker_lost")
@@ -94,7 +91,7 @@ def example_download_start(*, user, lora_ids: list[int] | None = None,
             already stored are still never fetched twice.
 
     Raises:
-        ApplicationError: 409 ``download_running`` when a download job is queued, running or
+        ApplicationError: 409 ``job_running`` when a download job is queued, running or
             paused; 404 ``not_found`` for an unknown id; 400 ``lora_not_hashed``.
     """
     opts = _options(limit_per_model=limit_per_model, nsfw_max=nsfw_max, optimize=optimize)
@@ -113,25 +110,16 @@ def example_download_start(*, user, lora_ids: list[int] | None = None,
         ids = [i for i in dict.fromkeys(wanted) if i in hashed]
     else:
         ids = list(qs.order_by("name", "id").values_list("pk", flat=True))
-    with transaction.atomic():
-        # Lock the active jobs of this kind (PostgreSQL) so two starts cannot both pass.
-        if list(Job.objects.select_for_update().filter(kind=DOWNLOAD_KIND, status__in=ACTIVE)
-                .values_list("pk", flat=True)):
-            raise ApplicationError("download_running", "An example-image download is already "
-                                   "running; pause, resume or wait for it.", status=409)
-        job = job_create(kind=DOWNLOAD_KIND, user=user, total_steps=len(ids), message="Queued",
-                         celery_task_id=str(uuid.uuid4()))
-        job.result = {"options": opts, "force": bool(force), "lora_ids": ids, "done": [],
-                      "current": None, "current_model": "", "cursor": None,
-                      "processed_models": 0, "total_models": len(ids), "images": 0,
-                      "skipped_models": 0, "errors": [], "retries": 0, "speed": 0.0,
-                      "eta_seconds": None}
-        job_save(job=job, fields=["result"])
+    job = job_create_exclusive(
+        kind=DOWNLOAD_KIND, user=user, total_steps=len(ids), what="An example-image download",
+        result={"options": opts, "force": bool(force), "lora_ids": ids, "done": [],
+                "current": None, "current_model": "", "cursor": None,
+                "processed_models": 0, "total_models": len(ids), "images": 0,
+                "skipped_models": 0, "errors": [], "retries": 0, "speed": 0.0,
+                "eta_seconds": None})
     if enqueue:
-        from .tasks import example_download_run as task
-
         # After the commit, so a dead broker reaches the HTTP answer (503 broker_unavailable).
-        job_enqueue(job=job, task=task, args=[str(job.pk)], queue="io")
+        job_enqueue(job=job, task=example_download_run_task, args=[str(job.pk)], queue="io")
     return job
 
 
@@ -142,9 +130,8 @@ def example_download_enqueue(job: Job, *, countdown: float | None = None) -> Non
         ApplicationError: 503 ``broker_unavailable`` (the job is failed, see
             :func:`jobs.services.job_enqueue`).
     """
-    from .tasks import example_download_run as task
 
-    job_enqueue(job=job, task=task, args=[str(job.pk)], queue="io", countdown=countdown)
+    job_enqueue(job=job, task=example_download_run_task, args=[str(job.pk)], queue="io", countdown=countdown)
 
 
 def _running_job() -> Job:
@@ -433,50 +420,38 @@ def _row_create(*, lora, folder, rel, item, decoded, order) -> ExampleImage:
 
 
 def example_download_run(*, job_id: str, client: CivitaiClient | None = None) -> Job:
-    """Run (or continue) download job ``job_id``; see the module doc. Never raises: the job
-    ends succeeded, canceled, paused, queued again (rate limit / network; retried after a
-    delay, at most ``EXAMPLE_IMAGES_MAX_RETRIES`` times in a row, then failed with the Civitai
-    error code), or failed (``internal_error``)."""
-    job = Job.objects.get(pk=job_id)
-    if job.is_finished or job.status == Job.Status.PAUSED:
-        return job
-    if job.cancel_requested:
-        return job_mark_canceled(job=job)
-    if job.pause_requested:
-        job.status, job.message = Job.Status.PAUSED, "Paused"
-        return job_save(job=job, fields=["status", "message"])
-    job.status = Job.Status.RUNNING
-    job.started_at = job.started_at or timezone.now()
-    job_save(job=job, fields=["status", "started_at"])
-    own = client is None
-    client = client or CivitaiClient()
-    run = _Run(job, client)
-    try:
-        return run.run()
-    except _Stop as stop:
-        if stop.reason == "cancel":
+    """Run (or continue) download job ``job_id`` through the job kernel; see the module doc.
+    Never raises: the job ends succeeded, canceled, paused, queued again (rate limit /
+    network; retried after a delay, at most ``EXAMPLE_IMAGES_MAX_RETRIES`` times in a row,
+    then failed with the Civitai error code), or failed (``internal_error``)."""
+
+    def work(kernel_run: JobRun):
+        own = client or CivitaiClient()
+        run = _Run(kernel_run.job, own)
+        try:
+            return run.run()
+        except _Stop as stop:
+            if stop.reason == "cancel":
+                run.save()
+                raise JobCanceled() from None
+            run.save("Paused")
+            raise JobPaused() from None
+        except (CivitaiRateLimited, CivitaiUnavailable) as exc:
+            run.state["retries"] = run.state.get("retries", 0) + 1
+            if run.state["retries"] > settings.EXAMPLE_IMAGES_MAX_RETRIES:
+                run.save()
+                raise ApplicationError(exc.code, exc.message + " (images kept; start the "
+                                       "download again to continue)") from exc
+            delay = max(float(exc.retry_after or 0),
+                        float(settings.EXAMPLE_IMAGES_RETRY_SECONDS))
+            message = f"{exc.message} Retrying in {delay:.0f} s."
+            run.save(message)
+            raise JobRequeued(message, countdown=delay) from exc
+        except CivitaiError:
             run.save()
-            return job_mark_canceled(job=job)
-        run.save("Paused")
-        job.status = Job.Status.PAUSED
-        return job_save(job=job, fields=["status"])
-    except (CivitaiRateLimited, CivitaiUnavailable) as exc:
-        run.state["retries"] = run.state.get("retries", 0) + 1
-        if run.state["retries"] > settings.EXAMPLE_IMAGES_MAX_RETRIES:
-            run.save()
-            return job_fail(job=job, code=exc.code, message=exc.message + " (images kept; "
-                            "start the download again to continue)")
-        delay = max(float(exc.retry_after or 0), float(settings.EXAMPLE_IMAGES_RETRY_SECONDS))
-        run.save(f"{exc.message} Retrying in {delay:.0f} s.")
-        job.status = Job.Status.QUEUED
-        job_save(job=job, fields=["status"])
-        transaction.on_commit(lambda: example_download_enqueue(job, countdown=delay))
-        return job
-    except CivitaiError as exc:
-        run.save()
-        return job_fail(job=job, code=exc.code, message=exc.message)
-    except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-        return job_fail_unexpected(job=job, exc=exc)
-    finally:
-        if own:
-            client.close()
+            raise
+        finally:
+            if client is None:
+                own.close()
+
+    return job_run(job_id=job_id, work=work, message="Downloading example images")

@@ -17,23 +17,15 @@ from django.db import transaction
 
 from core.exceptions import ApplicationError
 from jobs.models import Job
-from jobs.progress import ProgressReporter
-from jobs.services import (
-    job_create,
-    job_enqueue,
-    job_fail,
-    job_fail_unexpected,
-    job_mark_canceled,
-    job_save,
-    job_start,
-    job_succeed,
-)
+from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.services import job_create, job_enqueue, job_save
 from loras.models import LoraModel
 from providers import registry
 from providers.selectors import profile_get
 
 from .files import lora_folder
 from .selectors import GENERATE_KIND
+from .tasks import example_generate_run as example_generate_run_task
 
 MAX_PLAN = 24
 
@@ -79,68 +71,62 @@ def example_generate_start(*, user, lora: LoraModel, model: str | None = None,
                       "done": [], "examples": [], "errors": []}
         job_save(job=job, fields=["result"])
     if enqueue:
-        from .tasks import example_generate_run as task
-
         # After the commit, so a dead broker reaches the HTTP answer (503 broker_unavailable).
-        job_enqueue(job=job, task=task, args=[str(job.pk)],
+        job_enqueue(job=job, task=example_generate_run_task, args=[str(job.pk)],
                     queue=registry.provider_queue(profile.provider))
     return job
 
 
 def example_generate_run(*, job_id: str) -> Job:
-    """Run the plan of job ``job_id`` (see the module doc). Never raises: a failed
-    generation is listed in ``result.errors`` and the next one runs; the job succeeds with
-    ``result.examples`` (example image ids), or fails ``generation_failed`` when none worked."""
+    """Run the plan of job ``job_id`` (see the module doc) through the job kernel. Never
+    raises: a failed generation is listed in ``result.errors`` and the next one runs; the job
+    succeeds with ``result.examples`` (example image ids), or fails ``generation_failed`` when
+    none worked."""
     from images.models import GenerationRequest
     from images.services import generation_create, generation_run
 
     from .services_files import example_store_generated
 
-    job = Job.objects.select_related("user").get(pk=job_id)
-    if job.is_finished:
-        return job
-    if job.cancel_requested:
-        return job_mark_canceled(job=job)
-    state = job.result
-    plan = state["plan"]
-    job_start(job=job, total_steps=len(plan), message="Generating examples")
-    reporter = ProgressReporter(job, min_interval=0)
-    try:
+    def work(run: JobRun):
+        job = run.job
+        state = job.result
+        plan = state["plan"]
+        run.reporter.min_interval = 0
         lora = LoraModel.objects.get(pk=state["lora"])
-        for index, item in enumerate(plan):
-            if index in state["done"]:
-                continue
-            if reporter.should_cancel():
-                return job_mark_canceled(job=job)
-            request = generation_create(user=job.user, params={
-                "prompt": item["prompt"], "model": state["model"], "seed": state["seed"],
-                "loras": [{"lora": lora.pk, "weight": item["weight"]}]}, enqueue=False)
-            gen_job = generation_run(request_id=request.pk)
-            if gen_job.status == Job.Status.SUCCEEDED:
-                for image in GenerationRequest.objects.get(pk=request.pk).images.all():
-                    example = example_store_generated(lora=lora, image=image,
-                                                      weight=item["weight"])
-                    state["examples"].append(example.pk)
-            else:
-                state["errors"].append({"item": index, "code": gen_job.error_code,
-                                        "message": gen_job.error_message[:300]})
-            state["done"].append(index)
-            job.result = state
-            job_save(job=job, fields=["result"])
-            reporter.step(len(state["done"]), len(plan),
-                          f"{len(state['examples'])} example image(s)")
-    except ApplicationError as exc:
-        state["errors"].append({"code": exc.code, "message": exc.message})
-        job.result = state
-        job_save(job=job, fields=["result"])
-        return job_fail(job=job, code=exc.code, message=exc.message)
-    except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-        return job_fail_unexpected(job=job, exc=exc)
-    if not state["examples"]:
-        job.result = state
-        job_save(job=job, fields=["result"])
-        first = state["errors"][0] if state["errors"] else {}
-        return job_fail(job=job, code="generation_failed",
-                        message=first.get("message") or "No generation succeeded.")
-    n = len(state["examples"])
-    return job_succeed(job=job, result=state, message=f"{n} example image{'s' if n != 1 else ''}")
+        try:
+            for index, item in enumerate(plan):
+                if index in state["done"]:
+                    continue
+                if run.should_cancel():
+                    raise JobCanceled()
+                request = generation_create(user=job.user, params={
+                    "prompt": item["prompt"], "model": state["model"], "seed": state["seed"],
+                    "loras": [{"lora": lora.pk, "weight": item["weight"]}]}, enqueue=False)
+                gen_job = generation_run(request_id=request.pk)
+                if gen_job.status == Job.Status.SUCCEEDED:
+                    for image in GenerationRequest.objects.get(pk=request.pk).images.all():
+                        example = example_store_generated(lora=lora, image=image,
+                                                          weight=item["weight"])
+                        state["examples"].append(example.pk)
+                else:
+                    state["errors"].append({"item": index, "code": gen_job.error_code,
+                                            "message": gen_job.error_message[:300]})
+                state["done"].append(index)
+                run.save_result(state)
+                run.step(len(state["done"]), len(plan),
+                         f"{len(state['examples'])} example image(s)")
+        except ApplicationError as exc:
+            state["errors"].append({"code": exc.code, "message": exc.message})
+            run.save_result(state)
+            raise
+        if not state["examples"]:
+            run.save_result(state)
+            first = state["errors"][0] if state["errors"] else {}
+            raise ApplicationError("generation_failed",
+                                   first.get("message") or "No generation succeeded.")
+        n = len(state["examples"])
+        return state, f"{n} example image{'s' if n != 1 else ''}"
+
+    job = Job.objects.get(pk=job_id)
+    return job_run(job_id=job_id, work=work, total_steps=len(job.result.get("plan") or []),
+                   message="Generating examples")

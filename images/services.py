@@ -30,6 +30,7 @@ from providers.selectors import profile_get
 from .models import GenerationRequest, Image
 from .pngmeta import build_infotext, png_bytes, thumbnail_bytes
 from .prompt import PromptSyntaxError, parse_prompt_loras
+from .tasks import generation_run as generation_run_task
 
 MAX_SEED = 2**32 - 1
 
@@ -181,10 +182,8 @@ def generation_create(*, user, params: dict, enqueue: bool = True,
             raise
         return replay
     if enqueue:
-        from .tasks import generation_run as task
-
         # After the commit, so a dead broker reaches the HTTP answer (503 broker_unavailable).
-        job_enqueue(job=job, task=task, args=[request.pk], queue=queue)
+        job_enqueue(job=job, task=generation_run_task, args=[request.pk], queue=queue)
     return request
 
 

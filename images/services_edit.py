@@ -38,6 +38,7 @@ from providers.upscale import FACTORS, LANCZOS, local_upscale
 from .models import GenerationRequest, Image
 from .selectors import image_get
 from .services import MAX_SEED, _resolve_loras, generation_validate
+from .tasks import generation_run as generation_run_task
 
 #: Image formats accepted as edit/upscale sources and masks (Pillow format names).
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -132,9 +133,8 @@ def _provider_for(profile) -> ImageProvider:
 
 
 def _queue(request: GenerationRequest, provider_name: str) -> GenerationRequest:
-    from .tasks import generation_run as task
 
-    job_enqueue(job=request.job, task=task, args=[request.pk],
+    job_enqueue(job=request.job, task=generation_run_task, args=[request.pk],
                 queue=registry.provider_queue(provider_name))
     return request
 
@@ -298,9 +298,8 @@ def upscale_create(*, user, params: dict, image_upload=None,
         return request
     # The local upscaler is Pillow only: it runs on the "default" queue, never waits for a GPU.
     queue_name = "default" if upscaler == LANCZOS else registry.provider_queue(profile.provider)
-    from .tasks import generation_run as task
 
-    job_enqueue(job=request.job, task=task, args=[request.pk], queue=queue_name)
+    job_enqueue(job=request.job, task=generation_run_task, args=[request.pk], queue=queue_name)
     return request
 
 

@@ -9,18 +9,13 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from core.exceptions import ApplicationError
+from jobs.kernel import JobRun, job_run
 from jobs.models import Job
-from jobs.services import (
-    job_create,
-    job_enqueue,
-    job_fail,
-    job_fail_unexpected,
-    job_start,
-    job_succeed,
-)
+from jobs.services import job_create, job_enqueue, job_succeed
 
 from .models import Image
 from .narration import get_engine, narration_text
+from .tasks import image_narrate_run as image_narrate_run_task
 
 
 def image_audio_store(*, image: Image) -> Image:
@@ -52,32 +47,27 @@ def image_narrate_start(*, image: Image, user) -> Job:
     if not get_engine().available():
         raise ApplicationError("tts_unavailable",
                                "Text-to-speech is not installed (espeak-ng).", status=503)
-    from .tasks import image_narrate_run as task
 
     with transaction.atomic():
         job = job_create(kind="narrate", user=user, total_steps=1,
                          celery_task_id=str(uuid.uuid4()), message="Queued")
         job.result = {"image": image.pk}
         job.save(update_fields=["result"])
-    job_enqueue(job=job, task=task, args=[str(job.pk), image.pk], queue="default")
+    job_enqueue(job=job, task=image_narrate_run_task, args=[str(job.pk), image.pk], queue="default")
     return job
 
 
 def image_narrate_run(*, job_id, image_id: int) -> Job:
-    """Run a queued narration job; failures end the job (never raise)."""
-    job = Job.objects.get(pk=job_id)
-    if job.is_finished:
-        return job
-    job_start(job=job, total_steps=1, message="Narrating")
-    try:
-        image = Image.objects.get(pk=image_id)
+    """Run a queued narration job through the job kernel; failures end the job (never
+    raise): ``not_found`` when the image was deleted, the engine's ``tts_*`` codes."""
+
+    def work(run: JobRun):
+        image = Image.objects.filter(pk=image_id).first()
+        if image is None:
+            raise ApplicationError("not_found", "The image was deleted.", status=404)
         with transaction.atomic():
             image_audio_store(image=image)
-        return job_succeed(job=job, result={"image": image.pk, "audio_url": image.audio.url},
-                           message="Narrated")
-    except Image.DoesNotExist:
-        return job_fail(job=job, code="not_found", message="The image was deleted.")
-    except ApplicationError as exc:
-        return job_fail(job=job, code=exc.code, message=exc.message)
-    except Exception as exc:  # noqa: BLE001 - a job must end
-        return job_fail_unexpected(job=job, exc=exc)
+            return job_succeed(job=run.job, message="Narrated",
+                               result={"image": image.pk, "audio_url": image.audio.url})
+
+    return job_run(job_id=job_id, work=work, total_steps=1, message="Narrating")

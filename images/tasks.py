@@ -2,12 +2,12 @@
 
 from celery import shared_task
 
-from . import services
-
 
 @shared_task(name="images.generation_run", acks_late=True, reject_on_worker_lost=True)
 def generation_run(request_id: int) -> str:
     """Run generation request ``request_id``; returns the final job status."""
+    from . import services
+
     return services.generation_run(request_id=request_id).status
 
 

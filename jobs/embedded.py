@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 
 log = logging.getLogger(__name__)
 QUEUES = ("default", "gpu", "io")
@@ -39,9 +40,34 @@ def start_embedded_worker(*, queues: tuple[str, ...] = QUEUES, loglevel: str = "
     return worker
 
 
-def stop_embedded_worker() -> None:
-    """Stop the embedded worker thread (waits for the running task)."""
+def stop_embedded_worker(timeout: float | None = None) -> bool:
+    """Stop the embedded worker thread.
+
+    Args:
+        timeout: seconds to wait for the running task; ``None`` waits as long as the worker's
+            own shutdown timeout (tests).
+
+    Returns:
+        True when the thread stopped; False when a task was still running after ``timeout``
+        (the thread, a daemon, is left to end with the process; the job's lease or the next
+        start's reaper deals with the job).
+    """
     global _stack
-    if _stack is not None:
-        _stack.close()
-        _stack = None
+    stack, _stack = _stack, None
+    if stack is None:
+        return True
+    if timeout is None:
+        stack.close()
+        return True
+    failed: list[BaseException] = []
+
+    def close():
+        try:
+            stack.close()
+        except Exception as exc:  # noqa: BLE001 - Celery's "failed to exit" RuntimeError
+            failed.append(exc)
+
+    closer = threading.Thread(target=close, name="embedded-worker-stop", daemon=True)
+    closer.start()
+    closer.join(timeout)
+    return not closer.is_alive() and not failed

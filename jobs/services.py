@@ -6,6 +6,7 @@ Lifecycle: ``queued -> running -> (succeeded | failed | canceled)``.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from django.db import models, transaction
 from django.utils import timezone
@@ -63,6 +64,34 @@ def job_create(*, kind: str, user=None, total_steps: int = 0, message: str = "",
     job = Job.objects.create(kind=kind, user=user, total_steps=total_steps, message=message,
                              celery_task_id=celery_task_id)
     job_publish(job=job)
+    return job
+
+
+ACTIVE_STATUSES = (Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.PAUSED)
+
+
+def job_create_exclusive(*, kind: str, user=None, what: str, total_steps: int = 0,
+                         message: str = "Queued", result: dict | None = None) -> Job:
+    """Create a queued job of ``kind`` unless one is already queued, running or paused — the
+    one way to start work that must not run twice at once (a scan, auto-organize ...). The
+    active rows are locked (PostgreSQL), so two concurrent starts cannot both pass; SQLite
+    serializes writers anyway. ``what`` names the work for the error ("A library scan").
+
+    Raises:
+        ApplicationError: 409 ``job_running``, with ``fields.job`` the active job's id.
+    """
+    with transaction.atomic():
+        active = list(Job.objects.select_for_update().filter(
+            kind=kind, status__in=ACTIVE_STATUSES).values_list("pk", flat=True))
+        if active:
+            raise ApplicationError(
+                "job_running", f"{what} is already running; wait for it or cancel it.",
+                status=409, fields={"job": [str(active[0])]})
+        job = job_create(kind=kind, user=user, total_steps=total_steps, message=message,
+                         celery_task_id=str(uuid.uuid4()))
+        if result is not None:
+            job.result = result
+            job.save(update_fields=["result"])
     return job
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import uuid
 
 from django.conf import settings
 from django.db import transaction
@@ -28,17 +27,8 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from jobs.models import Job
-from jobs.progress import ProgressReporter
-from jobs.services import (
-    job_create,
-    job_enqueue,
-    job_fail,
-    job_fail_unexpected,
-    job_mark_canceled,
-    job_save,
-    job_start,
-    job_succeed,
-)
+from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.services import job_create_exclusive, job_enqueue
 
 from .civitai import (
     CivitaiClient,
@@ -51,6 +41,7 @@ from .models import LoraModel
 from .outbound import outbound_get
 from .paths import relative_to_root
 from .sidecars import preview_path, stem_of
+from .tasks_civitai import civitai_refresh_all_run as civitai_refresh_all_run_task
 
 log = logging.getLogger(__name__)
 REFRESH_ALL_KIND = "civitai_refresh"
@@ -248,24 +239,16 @@ def civitai_refresh_all_create(*, user, only_missing: bool = True,
     "updated", "not_found", "failed"}``; the run continues after ``cursor``.
 
     Raises:
-        ApplicationError: 409 ``already_running`` when a refresh-all job is queued or running.
+        ApplicationError: 409 ``job_running`` when a refresh-all job is queued or running.
     """
-    with transaction.atomic():
-        if Job.objects.filter(kind=REFRESH_ALL_KIND,
-                              status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).exists():
-            raise ApplicationError("already_running",
-                                   "A Civitai refresh of the library is already running.",
-                                   status=409)
-        job = job_create(kind=REFRESH_ALL_KIND, user=user, message="Queued",
-                         celery_task_id=str(uuid.uuid4()))
-        job.result = {"options": {"only_missing": bool(only_missing),
-                                  "lora_ids": list(lora_ids) if lora_ids else None},
-                      "cursor": 0, "updated": 0, "not_found": 0, "failed": 0}
-        job.save(update_fields=["result"])
+    job = job_create_exclusive(
+        kind=REFRESH_ALL_KIND, user=user, what="A Civitai refresh of the library",
+        result={"options": {"only_missing": bool(only_missing),
+                            "lora_ids": list(lora_ids) if lora_ids else None},
+                "cursor": 0, "updated": 0, "not_found": 0, "failed": 0})
     if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
-        from .tasks_civitai import civitai_refresh_all_run as task
 
-        job_enqueue(job=job, task=task, args=[str(job.pk)], queue="io")
+        job_enqueue(job=job, task=civitai_refresh_all_run_task, args=[str(job.pk)], queue="io")
     return job
 
 
@@ -286,49 +269,44 @@ def civitai_refresh_all_run(*, job_id: str, client: CivitaiClient | None = None)
     retries fails the job (``civitai_rate_limited`` / ``civitai_unavailable``) with the cursor
     kept; not-found LoRAs are counted, never changed beyond ``last_checked_at``.
     """
-    job = Job.objects.get(pk=job_id)
-    if job.is_finished:
-        return job
-    if job.cancel_requested:
-        return job_mark_canceled(job=job)
-    state = dict(job.result or {})
-    options = state.get("options") or {}
-    cursor = int(state.get("cursor") or 0)
-    qs = _refresh_queryset(options)
-    total = qs.count()
-    done = qs.filter(pk__lte=cursor).count()
-    job_start(job=job, total_steps=total, message="Refreshing from Civitai")
-    reporter = ProgressReporter(job)
-    reporter.step(done, total, f"{done}/{total} LoRAs")
-    own_client = client is None
-    client = client or CivitaiClient()
-    try:
-        for lora in qs.filter(pk__gt=cursor).iterator(chunk_size=200):
-            if reporter.should_cancel():
-                return job_mark_canceled(job=job)
-            try:
-                lora_civitai_refresh(lora=lora, client=client)
-                state["updated"] = state.get("updated", 0) + 1
-            except CivitaiNotFound:
-                state["not_found"] = state.get("not_found", 0) + 1
-            except (CivitaiRateLimited, CivitaiUnavailable):
-                raise
-            except (ApplicationError, OSError) as exc:
-                state["failed"] = state.get("failed", 0) + 1
-                log.info("civitai refresh of LoRA %s failed: %s", lora.pk, exc)
-            done += 1
-            state["cursor"] = lora.pk
-            job.result = state
-            job_save(job=job, fields=["result"])
-            reporter.step(done, total, f"{done}/{total} LoRAs: {lora.name}")
-    except CivitaiError as exc:
-        return job_fail(job=job, code=exc.code, message=f"{exc.message} Resume later: "
-                        f"{done}/{total} LoRAs done.")
-    except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-        return job_fail_unexpected(job=job, exc=exc)
-    finally:
-        if own_client:
-            client.close()
-    return job_succeed(job=job, result=state,
-                       message=f"{state.get('updated', 0)} updated, "
-                               f"{state.get('not_found', 0)} not on Civitai")
+    progress = {"done": 0, "total": 0}
+
+    def work(run: JobRun):
+        state = dict(run.job.result or {})
+        options = state.get("options") or {}
+        cursor = int(state.get("cursor") or 0)
+        qs = _refresh_queryset(options)
+        total = progress["total"] = qs.count()
+        done = progress["done"] = qs.filter(pk__lte=cursor).count()
+        run.step(done, total, f"{done}/{total} LoRAs")
+        own = client or CivitaiClient()
+        try:
+            for lora in qs.filter(pk__gt=cursor).iterator(chunk_size=200):
+                if run.should_cancel():
+                    raise JobCanceled()
+                try:
+                    lora_civitai_refresh(lora=lora, client=own)
+                    state["updated"] = state.get("updated", 0) + 1
+                except CivitaiNotFound:
+                    state["not_found"] = state.get("not_found", 0) + 1
+                except (CivitaiRateLimited, CivitaiUnavailable):
+                    raise
+                except (ApplicationError, OSError) as exc:
+                    state["failed"] = state.get("failed", 0) + 1
+                    log.info("civitai refresh of LoRA %s failed: %s", lora.pk, exc)
+                done = progress["done"] = done + 1
+                state["cursor"] = lora.pk
+                run.save_result(state)
+                run.step(done, total, f"{done}/{total} LoRAs: {lora.name}")
+        finally:
+            if client is None:
+                own.close()
+        return state, (f"{state.get('updated', 0)} updated, "
+                       f"{state.get('not_found', 0)} not on Civitai")
+
+    def civitai_error(exc) -> tuple[str, str]:
+        return exc.code, (f"{exc.message} Resume later: {progress['done']}/"
+                          f"{progress['total']} LoRAs done.")
+
+    return job_run(job_id=job_id, work=work, message="Refreshing from Civitai",
+                   errors={CivitaiError: civitai_error})

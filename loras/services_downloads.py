@@ -29,17 +29,8 @@ from django.db.models import QuerySet
 from core.exceptions import ApplicationError
 from core.storage import fsync_dir
 from jobs.models import Job
-from jobs.progress import ProgressReporter
-from jobs.services import (
-    job_create,
-    job_enqueue,
-    job_fail,
-    job_fail_unexpected,
-    job_mark_canceled,
-    job_save,
-    job_start,
-    job_succeed,
-)
+from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.services import job_create, job_enqueue, job_succeed
 
 from .civitai import CivitaiClient, CivitaiError, CivitaiNotFound, sync_client
 from .models import Download, LibraryRoot
@@ -47,6 +38,7 @@ from .outbound import outbound_check
 from .paths import normalize_relative, relative_to_root, resolve_in_root
 from .services import library_roots_sync, lora_register
 from .services_civitai import lora_civitai_apply, place_new_file
+from .tasks_civitai import download_run as download_run_task
 
 DOWNLOAD_KIND = "download"
 CHUNK_BYTES = 256 * 1024  # bytes per read: the cancel check runs once per chunk
@@ -208,17 +200,9 @@ def download_create(*, user, model_version_id: int | None = None, url: str | Non
         download.job = job
         download.save()
     if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
-        from .tasks_civitai import download_run as task
 
-        job_enqueue(job=job, task=task, args=[download.pk], queue="io")
+        job_enqueue(job=job, task=download_run_task, args=[download.pk], queue="io")
     return download
-
-
-def _enqueue(download_id: int, *, task_id: str | None = None, countdown: float = 0) -> None:
-    from .tasks_civitai import download_run as task
-
-    task.apply_async(args=[download_id], queue="io", task_id=task_id,
-                     countdown=countdown or None)
 
 
 def download_list(*, user) -> QuerySet[Download]:
@@ -226,19 +210,16 @@ def download_list(*, user) -> QuerySet[Download]:
     return Download.objects.filter(user=user).select_related("job", "root")
 
 
-def _claim_slot(job: Job) -> bool:
-    """True (and the job is marked running) when fewer than ``DOWNLOAD_CONCURRENCY`` other
-    downloads run; the row lock serializes concurrent claims on PostgreSQL."""
-    with transaction.atomic():
-        active = list(Job.objects.select_for_update().filter(
-            kind=DOWNLOAD_KIND, status__in=[Job.Status.QUEUED, Job.Status.RUNNING],
-        ).values_list("pk", "status"))
-        running = sum(1 for pk, status in active if status == Job.Status.RUNNING
-                      and pk != job.pk)
-        if running >= settings.DOWNLOAD_CONCURRENCY:
-            return False
-        job_start(job=job, message="Starting download")
-        return True
+def _slot_gate(job: Job) -> tuple[float, str] | None:
+    """The kernel's gate for a download: ``None`` (start now) while fewer than
+    ``DOWNLOAD_CONCURRENCY`` other downloads run, else wait ``DOWNLOAD_REQUEUE_SECONDS``
+    (default 2 s) in the queue. Runs in the claim's transaction; the row lock serializes
+    concurrent claims on PostgreSQL."""
+    running = Job.objects.select_for_update().filter(
+        kind=DOWNLOAD_KIND, status=Job.Status.RUNNING).exclude(pk=job.pk).count()
+    if running < settings.DOWNLOAD_CONCURRENCY:
+        return None
+    return float(getattr(settings, "DOWNLOAD_REQUEUE_SECONDS", 2.0)), "Waiting for a download slot"
 
 
 def _human(num: float) -> str:
@@ -253,57 +234,49 @@ def _remove(path: str) -> None:
 
 
 def download_run(*, download_id: int, client: CivitaiClient | None = None) -> Job:
-    """Run download ``download_id`` (see the module doc). Never raises: failures end the Job
-    (``civitai_login_required``, ``civitai_rate_limited``, ``civitai_unavailable``,
-    ``download_interrupted`` (the ``.part`` is kept for a resume), ``sha256_mismatch``,
-    ``file_exists``, ``internal_error``); cancel removes the ``.part``.
+    """Run download ``download_id`` (see the module doc) through the job kernel. Never
+    raises: failures end the Job (``civitai_login_required``, ``civitai_rate_limited``,
+    ``civitai_unavailable``, ``download_interrupted`` (the ``.part`` is kept for a resume),
+    ``sha256_mismatch``, ``file_exists``, ``storage_error``, ``internal_error``); cancel
+    removes the ``.part``.
 
     When ``DOWNLOAD_CONCURRENCY`` downloads already run, the job stays queued and the task is
-    enqueued again after ``DOWNLOAD_REQUEUE_SECONDS`` (default 2 s).
+    published again after ``DOWNLOAD_REQUEUE_SECONDS`` (default 2 s).
     """
     download = Download.objects.select_related("job", "root").get(pk=download_id)
-    job = download.job
     target = _target_path(download)
     part = target + ".part"
-    if job.is_finished:
-        return job
-    if job.cancel_requested:
+
+    def work(run: JobRun):
+        own = client or CivitaiClient()
+        try:
+            return _download_stream(download=download, run=run, target=target, part=part,
+                                    client=own)
+        finally:
+            if client is None:
+                own.close()
+
+    def interrupted(exc) -> tuple[str, str]:
+        return ("download_interrupted", f"The connection broke ({type(exc).__name__}); run "
+                "the download again to resume it.")
+
+    def storage(exc) -> tuple[str, str]:  # disk full, permission denied (#7); .part kept
+        return ("storage_error", f"Could not write {download.file_name}: "
+                f"{getattr(exc, 'strerror', None) or exc}; free space or fix permissions, "
+                "then run the download again to resume it.")
+
+    if download.job.cancel_requested and not download.job.is_finished:
         _remove(part)
-        return job_mark_canceled(job=job)
-    if not _claim_slot(job):
-        if job.message != "Waiting for a download slot":
-            job.message = "Waiting for a download slot"
-            job_save(job=job, fields=["message"])
-        delay = float(getattr(settings, "DOWNLOAD_REQUEUE_SECONDS", 2.0))
-        transaction.on_commit(lambda: _enqueue(download_id, countdown=delay))
-        return job
-    own_client = client is None
-    client = client or CivitaiClient()
-    try:
-        return _download_stream(download=download, job=job, target=target, part=part,
-                                client=client)
-    except CivitaiError as exc:
-        return job_fail(job=job, code=exc.code, message=exc.message)
-    except ApplicationError as exc:
-        return job_fail(job=job, code=exc.code, message=exc.message)
-    except (requests.RequestException, ConnectionError) as exc:
-        return job_fail(job=job, code="download_interrupted",
-                        message=f"The connection broke ({type(exc).__name__}); run the "
-                                "download again to resume it.")
-    except OSError as exc:  # disk full, permission denied (reliability #7); .part kept
-        return job_fail(job=job, code="storage_error",
-                        message=f"Could not write {download.file_name}: "
-                                f"{exc.strerror or exc}; free space or fix permissions, then "
-                                "run the download again to resume it.")
-    except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-        return job_fail_unexpected(job=job, exc=exc)
-    finally:
-        if own_client:
-            client.close()
+    return job_run(job_id=download.job_id, work=work, message="Starting download",
+                   gate=_slot_gate, errors={
+                       CivitaiError: lambda exc: (exc.code, exc.message),
+                       requests.RequestException: interrupted, ConnectionError: interrupted,
+                       OSError: storage})
 
 
-def _download_stream(*, download: Download, job: Job, target: str, part: str,
+def _download_stream(*, download: Download, run: JobRun, target: str, part: str,
                      client: CivitaiClient) -> Job:
+    job = run.job
     os.makedirs(os.path.dirname(target), exist_ok=True)
     if os.path.exists(target):
         raise ApplicationError("file_exists", f"{download.file_name} already exists in "
@@ -312,7 +285,7 @@ def _download_stream(*, download: Download, job: Job, target: str, part: str,
     response = client.download_open(download.civitai_version_id, start=start,
                                     url=download.source_url or None)
     hasher = hashlib.sha256()
-    reporter = ProgressReporter(job)
+    reporter = run.reporter
     with response:
         total = download.total_bytes
         content_range = response.headers.get("Content-Range", "")
@@ -344,7 +317,7 @@ def _download_stream(*, download: Download, job: Job, target: str, part: str,
                     if reporter.should_cancel():
                         out.close()
                         _remove(part)
-                        return job_mark_canceled(job=job, message="Download canceled.")
+                        raise JobCanceled("Download canceled.")
                     out.write(chunk)
                     hasher.update(chunk)
                     done += len(chunk)

@@ -16,28 +16,18 @@ from __future__ import annotations
 
 import re
 import string
-import uuid
 
 from django.conf import settings
-from django.db import transaction
 
 from core.exceptions import ApplicationError
 from jobs.models import Job
-from jobs.progress import ProgressReporter
-from jobs.services import (
-    job_create,
-    job_enqueue,
-    job_fail,
-    job_fail_unexpected,
-    job_mark_canceled,
-    job_save,
-    job_start,
-    job_succeed,
-)
+from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.services import job_create_exclusive, job_enqueue
 
 from .models import LoraModel
 from .paths import normalize_relative
-from .services_library import lora_move
+from .services_library import lora_files_guard, lora_move
+from .tasks_library import lora_organize_run as lora_organize_run_task
 
 PLACEHOLDERS = ("base_model", "first_tag", "author")
 JOB_KIND = "lora_organize"
@@ -103,8 +93,10 @@ def organize_plan(*, template: str | None = None) -> dict:
 
     Returns:
         ``{"template", "moves": [{id, from, to}], "conflicts": [{id, from, to, code,
-        message}]}`` with paths relative to each LoRA's root. A conflict is a target already
-        on disk or in the DB, or two LoRAs planned to the same target.
+        message}]}`` with paths relative to each LoRA's root. A conflict is a LoRA whose file
+        or a sidecar leaves its root (``outside_root``, see
+        :func:`loras.services_library.lora_files_guard`), a target already on disk or in the
+        DB, or two LoRAs planned to the same target.
     """
     import os
 
@@ -125,7 +117,13 @@ def organize_plan(*, template: str | None = None) -> dict:
         item = {"id": lora.pk, "from": lora.relative_path, "to": target}
         key = (lora.root_id, target)
         code = None
-        if key in claimed:
+        try:
+            lora_files_guard(lora=lora)
+        except ApplicationError as exc:
+            code, message = exc.code, exc.message
+        if code:
+            pass
+        elif key in claimed:
             code, message = "duplicate_target", "Another LoRA is planned to the same path."
         elif key in live:
             code, message = "path_taken", "Another LoRA is registered at the target."
@@ -149,70 +147,54 @@ def organize_start(*, user, template: str | None = None, enqueue: bool = True) -
     """Create a ``lora_organize`` Job and enqueue its task on the ``io`` queue after commit.
 
     Raises:
-        ApplicationError: 400 ``invalid_template``; 409 ``organize_running`` while another
+        ApplicationError: 400 ``invalid_template``; 409 ``job_running`` while another
             organize job is queued or running.
     """
     template = organize_template_validate(template)
-    with transaction.atomic():
-        running = Job.objects.select_for_update().filter(
-            kind=JOB_KIND, status__in=[Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.PAUSED])
-        if running.exists():
-            raise ApplicationError("organize_running", "Auto-organize is already running.",
-                                   status=409)
-        job = job_create(kind=JOB_KIND, user=user, message="Planning moves.",
-                         celery_task_id=str(uuid.uuid4()))
+    job = job_create_exclusive(kind=JOB_KIND, user=user, what="Auto-organize",
+                               message="Planning moves.")
     if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
-        from .tasks_library import lora_organize_run as task
 
-        job_enqueue(job=job, task=task, args=[str(job.pk), template], queue="io")
+        job_enqueue(job=job, task=lora_organize_run_task, args=[str(job.pk), template], queue="io")
     return job
 
 
 def organize_run(*, job_id: str, template: str) -> Job:
-    """Run auto-organize for ``job_id``: plan, then move each LoRA (file + sidecars) with
-    :func:`loras.services_library.lora_move`, reporting progress; a failing move is reported
-    and the run goes on.
+    """Run auto-organize for ``job_id`` through the job kernel: plan, then move each LoRA
+    (file + sidecars) with :func:`loras.services_library.lora_move`, reporting progress; a
+    failing move is reported and the run goes on. An unexpected error fails the job
+    ``organize_failed``.
 
     ``job.result``: ``{"template", "moved": [{id, from, to}], "conflicts": [...],
     "failed": [{id, from, to, code, message}]}``.
     """
-    job = Job.objects.get(pk=job_id)
-    if job.is_finished:
-        return job
-    try:
-        return _organize_run(job=job, template=template)
-    except Exception as exc:  # a job never stays running: report, never re-raise
-        job.refresh_from_db()
-        return job_fail_unexpected(job=job, exc=exc, code="organize_failed")
 
-
-def _organize_run(*, job: Job, template: str) -> Job:
-    try:
+    def work(run: JobRun):
         plan = organize_plan(template=template)
-    except ApplicationError as exc:
-        return job_fail(job=job, code=exc.code, message=exc.message)
-    total = len(plan["moves"])
-    job_start(job=job, total_steps=total, message=f"Moving {total} LoRAs.")
-    reporter = ProgressReporter(job)
-    moved, failed = [], []
-    loras = LoraModel.objects.select_related("root").in_bulk([m["id"] for m in plan["moves"]])
-    for i, item in enumerate(plan["moves"], start=1):
-        if reporter.should_cancel():
-            job.result = {"template": plan["template"], "moved": moved,
-                          "conflicts": plan["conflicts"], "failed": failed}
-            job_save(job=job, fields=["result"])
-            return job_mark_canceled(job=job, message=f"Canceled after {len(moved)} moves.")
-        lora = loras.get(item["id"])
-        try:
-            if lora is None or lora.status != LoraModel.Status.PRESENT:
-                raise ApplicationError("not_present", "The LoRA is no longer present.")
-            lora_move(lora=lora, folder=item["to"].rpartition("/")[0])
-            moved.append(item)
-        except ApplicationError as exc:
-            failed.append({**item, "code": exc.code, "message": exc.message})
-        reporter.step(i, total, f"{i}/{total}: {item['to']}")
-    result = {"template": plan["template"], "moved": moved, "conflicts": plan["conflicts"],
-              "failed": failed}
-    return job_succeed(job=job, result=result,
-                       message=f"Moved {len(moved)}; {len(plan['conflicts']) + len(failed)} "
-                               "left in place.")
+        total = len(plan["moves"])
+        run.step(0, total, f"Moving {total} LoRAs.")
+        moved, failed = [], []
+
+        def result():
+            return {"template": plan["template"], "moved": moved,
+                    "conflicts": plan["conflicts"], "failed": failed}
+
+        loras = LoraModel.objects.select_related("root").in_bulk(
+            [m["id"] for m in plan["moves"]])
+        for i, item in enumerate(plan["moves"], start=1):
+            if run.should_cancel():
+                raise JobCanceled(f"Canceled after {len(moved)} moves.", result=result())
+            lora = loras.get(item["id"])
+            try:
+                if lora is None or lora.status != LoraModel.Status.PRESENT:
+                    raise ApplicationError("not_present", "The LoRA is no longer present.")
+                lora_move(lora=lora, folder=item["to"].rpartition("/")[0])
+                moved.append(item)
+            except ApplicationError as exc:
+                failed.append({**item, "code": exc.code, "message": exc.message})
+            run.step(i, total, f"{i}/{total}: {item['to']}")
+        return result(), (f"Moved {len(moved)}; "
+                          f"{len(plan['conflicts']) + len(failed)} left in place.")
+
+    return job_run(job_id=job_id, work=work, message="Planning moves.",
+                   fail_code="organize_failed")

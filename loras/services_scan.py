@@ -5,15 +5,23 @@ files are hashed once each (``loras.hashing.file_hashes``: SHA-256 + AutoV3 in o
 thread pool of ``LORA_SCAN_WORKERS``; the database is written from the calling thread only.
 A new path whose SHA-256 equals a missing row is that row, moved: the row follows the file and
 keeps its user data. Vanished files are marked missing, never deleted.
+
+Symlinks (ARCHITECTURE.md "Files and safety"): a file whose real path leaves its root (a
+symlinked folder or file pointing elsewhere, e.g. a big drive linked into the library) is
+listed, reported in ``outside_root`` and never changed on disk (``loras.paths``). A file
+reachable by two paths is one entry, at its real path when the walk meets it there: a
+symlinked folder pointing inside its own root is not entered (reported in ``loops``), and of
+the files left with the same real path, in any root, one is kept (``aliases`` lists the
+others). Hard links are distinct names, each its own entry.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import sys
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
@@ -25,15 +33,8 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from jobs.models import Job
 from jobs.progress import ProgressReporter
-from jobs.services import (
-    job_create,
-    job_enqueue,
-    job_fail_unexpected,
-    job_mark_canceled,
-    job_save,
-    job_start,
-    job_succeed,
-)
+from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.services import job_create_exclusive, job_enqueue
 
 from .adopt import sidecars_adopt
 from .hashing import FileHashes, file_hashes
@@ -46,8 +47,10 @@ from .metadata import (
     trigger_words_from_metadata,
 )
 from .models import LibraryRoot, LoraModel
+from .paths import is_outside_root, path_is_inside
 from .services import library_roots_sync
 from .sidecars import INFO_SUFFIXES, PREVIEW_SUFFIXES
+from .tasks_scan import lora_scan as lora_scan_task
 
 
 JOB_KIND = "lora_scan"
@@ -69,6 +72,9 @@ class FoundFile:
     has_info: bool  # a .civitai.info / .metadata.json sidecar is next to it
     has_preview: bool
     sidecar_mtime: float = 0.0  # newest mtime of its sidecars (seconds; 0 without any)
+    real: str = ""  # its real path (symlinks resolved); "" when not known (one-file records)
+    via_symlink: bool = False  # its path goes through a symlinked folder or is a symlink
+    outside_root: bool = False  # the real path leaves the root: listed, never changed
 
 
 @dataclass
@@ -78,24 +84,39 @@ class Walk:
     unreadable: list[dict]  # {"root", "path", "error"}
 
 
+def _is_alias_folder(root_real: str, path: str) -> tuple[bool, str]:
+    """(whether the symlinked folder ``path`` points to a folder the walk reaches anyway at its
+    real path inside the root, its real path); hidden real folders are not walked, so a link
+    to one is followed."""
+    target = os.path.realpath(path)
+    if not path_is_inside(root_real, target):
+        return False, target
+    rel = os.path.relpath(target, root_real)
+    return not any(part.startswith(".") for part in rel.split(os.sep) if part != "."), target
+
+
 def library_walk(*, root: LibraryRoot) -> Walk:
     """Every ``*.safetensors`` file (any case) under ``root``, following folder symlinks.
 
-    A folder whose (st_dev, st_ino) was already visited is reported in ``loops`` and not entered
-    again (a symlink loop, or a second path to the same folder); folders that cannot be listed
-    go to ``unreadable``. Hidden folders (name starting with '.') are skipped. Never raises for
-    file-system errors.
+    A symlinked folder pointing inside the root is not entered (the walk meets that folder at
+    its real path) and is reported in ``loops``; so is a folder whose (st_dev, st_ino) was
+    already visited (a symlink loop, or a second link to one outside folder). Files met
+    through a symlink get their real path and ``outside_root`` when it leaves the root.
+    Folders that cannot be listed go to ``unreadable``. Hidden folders (name starting with
+    '.') are skipped. Never raises for file-system errors.
     """
     result = Walk(files=[], loops=[], unreadable=[])
     try:
         st = os.stat(root.path)
+        root_real = os.path.realpath(root.path)
     except OSError as exc:
         result.unreadable.append({"root": root.pk, "path": "", "error": exc.strerror or str(exc)})
         return result
     visited = {(st.st_dev, st.st_ino)}
-    stack = [(root.path, "")]
+    resolve = functools.lru_cache(maxsize=1024)(os.path.realpath)  # folders of linked files
+    stack = [(root.path, "", False)]  # (folder, relative folder, reached through a symlink)
     while stack:
-        folder, rel = stack.pop()
+        folder, rel, via_link = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
@@ -118,6 +139,11 @@ def library_walk(*, root: LibraryRoot) -> Walk:
                 if entry.is_dir():
                     if entry.name.startswith("."):
                         continue
+                    is_link = entry.is_symlink()
+                    if is_link and _is_alias_folder(root_real, entry.path)[0]:
+                        result.loops.append({"root": root.pk, "path": child,
+                                             "target": _link_target(entry.path)})
+                        continue
                     est = entry.stat()
                     key = (est.st_dev, est.st_ino)
                     if key in visited:
@@ -125,22 +151,52 @@ def library_walk(*, root: LibraryRoot) -> Walk:
                                              "target": _link_target(entry.path)})
                         continue
                     visited.add(key)
-                    subfolders.append((entry.path, child))
+                    subfolders.append((entry.path, child, via_link or is_link))
                 elif entry.name.lower().endswith(".safetensors") and entry.is_file():
                     est = entry.stat()
                     stem = entry.name[:-len(".safetensors")]
                     infos = [stem + s for s in INFO_SUFFIXES if stem + s in names]
                     previews = [stem + s for s in PREVIEW_SUFFIXES if stem + s in names]
+                    linked = via_link or entry.is_symlink()
                     result.files.append(FoundFile(
                         root=root, relative=child, path=entry.path, size=est.st_size,
                         mtime=est.st_mtime, inode=est.st_ino, has_info=bool(infos),
                         has_preview=bool(previews),
-                        sidecar_mtime=_newest_mtime(folder, infos + previews)))
+                        sidecar_mtime=_newest_mtime(folder, infos + previews),
+                        real=(os.path.realpath(entry.path) if linked
+                              else os.path.join(root_real, *child.split("/"))),
+                        via_symlink=linked,
+                        outside_root=linked and is_outside_root(root_real, entry.path,
+                                                                resolve=resolve)))
             except OSError as exc:
                 result.unreadable.append({"root": root.pk, "path": child,
                                           "error": exc.strerror or str(exc)})
         stack.extend(reversed(subfolders))
     return result
+
+
+def _dedupe(found: list[FoundFile], report: "_Report") -> list[FoundFile]:
+    """One file per real path: a file inside its root before one outside, the path with no
+    symlink before one through a symlink, then by root id and relative path. The others are
+    reported in ``aliases`` as ``{root, path, same_as: {root, path}}``."""
+    def rank(item: FoundFile):
+        return item.outside_root, item.via_symlink, item.root.pk, item.relative
+
+    by_real: dict[str, list[FoundFile]] = {}
+    for item in found:
+        by_real.setdefault(item.real or item.path, []).append(item)
+    kept, aliases = [], []
+    for items in by_real.values():
+        items.sort(key=rank)
+        kept.append(items[0])
+        aliases += [{"root": i.root.pk, "path": i.relative,
+                     "same_as": {"root": items[0].root.pk, "path": items[0].relative}}
+                    for i in items[1:]]
+    report.extend("aliases", aliases)
+    report.extend("outside_root", [{"root": i.root.pk, "path": i.relative}
+                                   for i in kept if i.outside_root])
+    keep = {id(i) for i in kept}
+    return [i for i in found if id(i) in keep]
 
 
 def _newest_mtime(folder: str, names: list[str]) -> float:
@@ -249,7 +305,8 @@ class _Report:
         self.data = {"roots": [{"id": r.pk, "name": r.name} for r in roots], "files_seen": 0,
                      "new": 0, "updated": 0, "unchanged": 0, "moved": 0, "missing": 0,
                      "reappeared": 0, "errors": [], "errors_total": 0, "loops": [],
-                     "unreadable": [], "canceled": False, "seconds": 0.0}
+                     "unreadable": [], "aliases": [], "outside_root": [], "canceled": False,
+                     "seconds": 0.0}
 
     def error(self, found_or_root, path: str, message: str) -> None:
         self.data["errors_total"] += 1
@@ -328,7 +385,10 @@ def library_scan(*, job: Job | None = None, reporter: ProgressReporter | None = 
     Returns:
         ``{"roots": [{id, name}], "files_seen", "new", "updated", "unchanged", "moved",
         "missing", "reappeared", "errors": [{root, path, error}], "errors_total", "loops":
-        [{root, path, target}], "unreadable": [{root, path, error}], "canceled", "seconds"}``.
+        [{root, path, target}], "unreadable": [{root, path, error}], "aliases": [{root, path,
+        same_as: {root, path}}], "outside_root": [{root, path}], "canceled", "seconds"}``
+        (``files_seen`` counts files after aliases are dropped; lists hold at most
+        ``REPORT_LIST_MAX`` entries).
         Per-file problems (bad header, unreadable file, bad sidecar) are in ``errors`` and on
         the row's ``scan_error``; they never stop the scan.
     """
@@ -350,6 +410,7 @@ def library_scan(*, job: Job | None = None, reporter: ProgressReporter | None = 
         report.extend("loops", walk.loops)
         report.extend("unreadable", walk.unreadable)
         blind[root.pk] = [u["path"] for u in walk.unreadable]
+    found = _dedupe(found, report)
     report.data["files_seen"] = len(found)
 
     # 2. Compare with the rows: unchanged, reappeared, to re-read.
@@ -530,40 +591,29 @@ def library_scan_start(*, user) -> Job:
     commit.
 
     Raises:
-        ApplicationError: 409 ``scan_running`` when a scan job is already queued or running.
+        ApplicationError: 409 ``job_running`` when a scan job is already queued or running;
+            503 ``broker_unavailable``.
     """
-    with transaction.atomic():
-        busy = (Job.objects.select_for_update()
-                .filter(kind=JOB_KIND, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]))
-        if busy.exists():
-            raise ApplicationError("scan_running", "A library scan is already running.",
-                                   status=409)
-        job = job_create(kind=JOB_KIND, user=user, message="Waiting to scan the library.",
-                         celery_task_id=str(uuid.uuid4()))
-    from .tasks_scan import lora_scan
-
+    job = job_create_exclusive(kind=JOB_KIND, user=user, what="A library scan",
+                               message="Waiting to scan the library.")
     # After the commit: a dead broker answers 503 broker_unavailable (#7).
-    job_enqueue(job=job, task=lora_scan, args=[str(job.pk)], queue="io")
+    job_enqueue(job=job, task=lora_scan_task, args=[str(job.pk)], queue="io")
     return job
 
 
-def library_scan_run(*, job_id: str) -> Job:
-    """Run the scan job ``job_id`` (called by the task): running -> succeeded with the report
-    as ``result``, canceled (partial report kept), or failed ``scan_failed``. A job canceled
-    while queued is left as it is."""
-    job = Job.objects.get(pk=job_id)
-    if job.is_finished:
-        return job
-    job_start(job=job, message="Scanning the library.")
-    try:
-        report = library_scan(reporter=ProgressReporter(job))
-    except Exception as exc:  # a bug or the database: the job says so, the worker lives on
-        return job_fail_unexpected(job=job, exc=exc, code="scan_failed")
-    if report["canceled"]:
-        job.result = report
-        job_save(job=job, fields=["result"])
-        return job_mark_canceled(job=job, message="Scan canceled.")
-    return job_succeed(job=job, result=report, message=_summary(report))
+def library_scan_run(*, job_id: str, listener: Callable[[int, int], None] | None = None) -> Job:
+    """Run the scan job ``job_id`` through the job kernel: succeeded with the report as
+    ``result``, canceled (partial report kept), or failed ``scan_failed``. ``listener(step,
+    total)`` sees every file counted (a progress bar)."""
+
+    def work(run: JobRun):
+        report = library_scan(reporter=run.reporter)
+        if report["canceled"]:
+            raise JobCanceled("Scan canceled.", result=report)
+        return report, _summary(report)
+
+    return job_run(job_id=job_id, work=work, message="Scanning the library.",
+                   fail_code="scan_failed", listener=listener)
 
 
 def _summary(report: dict) -> str:

@@ -64,7 +64,7 @@ def _options(data: dict) -> dict:
 class DownloadView(APIView):
     @extend_schema(request=ExampleDownloadStartSerializer, responses={202: JobSerializer})
     def post(self, request):
-        """Start one download job over all LoRAs or ``lora_ids`` (409 ``download_running``)."""
+        """Start one download job over all LoRAs or ``lora_ids`` (409 ``job_running``)."""
         data = _valid(ExampleDownloadStartSerializer, request.data)
         job = example_download_start(user=request.user, lora_ids=data.get("lora_ids"),
                                      **_options(data))

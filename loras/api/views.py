@@ -247,7 +247,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=False, methods=["post"], url_path="auto-organize", **PLAIN)
     def auto_organize(self, request):
         """``?dry_run=1``: the plan ``{moves, conflicts}`` (nothing changes); otherwise 202 with
-        a ``lora_organize`` Job (409 ``organize_running`` when one runs)."""
+        a ``lora_organize`` Job (409 ``job_running`` when one runs)."""
         template = _valid(OrganizeSerializer, request.data).get("template")
         if _truthy(request.query_params.get("dry_run", "")):
             return Response(organize_plan(template=template))

@@ -10,7 +10,7 @@ from ..services_scan import library_scan_start
 
 class LoraScanView(APIView):
     """Queue a scan of every library root; answers 202 with the job to follow (409
-    ``scan_running`` when a scan is already queued or running). Any signed-in user may scan."""
+    ``job_running`` when a scan is already queued or running). Any signed-in user may scan."""
 
     @extend_schema(request=None, responses={202: inline_serializer(
         name="LoraScanStarted", fields={"job": serializers.UUIDField(),

@@ -176,7 +176,7 @@ def test_duplicate_run_is_409(api_client, published):
     second = api_client.post("/api/example-images/download/", {"limit_per_model": 2},
                              format="json")
     assert second.status_code == 409
-    assert second.json()["code"] == "download_running"
+    assert second.json()["code"] == "job_running"
 
 
 def test_pause_and_resume_keep_state(fake_civitai, published, user, monkeypatch, api_client):

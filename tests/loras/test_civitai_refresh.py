@@ -193,7 +193,7 @@ def test_refresh_all_job_with_a_real_worker(api_client, fake_civitai, library, c
 def test_refresh_all_is_one_at_a_time(api_client, fake_civitai, library, user):
     civitai_refresh_all_create(user=user, enqueue=False)
     response = api_client.post("/api/loras/civitai/refresh-all/", {}, format="json")
-    assert response.status_code == 409 and response.json()["code"] == "already_running"
+    assert response.status_code == 409 and response.json()["code"] == "job_running"
 
 
 @pytest.mark.django_db
@@ -214,8 +214,8 @@ def test_refresh_all_resumes_after_its_cursor(fake_civitai, library, user):
     assert LoraModel.objects.get(pk=loras[1].pk).civitai_version_id is None
     first_lookups = fake_civitai.count(BY_HASH + loras[0].sha256.upper())
 
-    # a restarted task (the job re-delivered as running) continues after the cursor
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, error_code="")
+    # run again (the dispatcher queues a job whose worker died): it continues after the cursor
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED, error_code="")
     job = civitai_refresh_all_run(job_id=str(job.pk))
 
     assert job.status == Job.Status.SUCCEEDED

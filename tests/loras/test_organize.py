@@ -83,7 +83,7 @@ def test_organize_folder_never_leaves_the_root(lib):
 def test_409_while_an_organize_job_runs(lib, api_client, user):
     Job.objects.create(kind="lora_organize", status=Job.Status.RUNNING, user=user)
     r = api_client.post("/api/loras/auto-organize/", {}, format="json")
-    assert r.status_code == 409 and r.json()["code"] == "organize_running"
+    assert r.status_code == 409 and r.json()["code"] == "job_running"
     assert Job.objects.count() == 1
 
 

@@ -315,7 +315,7 @@ def test_api_scan_conflicts_while_one_is_queued_and_needs_a_user(api_client, ano
                                                                  user, lib):
     job_create(kind="lora_scan", user=user)
     response = api_client.post(reverse("api:lora-scan"))
-    assert response.status_code == 409 and response.json()["code"] == "scan_running"
+    assert response.status_code == 409 and response.json()["code"] == "job_running"
     assert anon_client.post(reverse("api:lora-scan")).status_code == 401
     assert Job.objects.filter(kind="lora_scan").count() == 1
 
@@ -346,8 +346,16 @@ def test_scan_job_canceled_while_running_keeps_its_partial_report(lib, user):
     assert LoraModel.objects.count() == 0
 
     job = job_create(kind="lora_scan", user=user)
-    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
-    done = library_scan_run(job_id=str(job.pk))
+    queued_flag = job_create(kind="lora_scan", user=user)  # the flag set before the start
+    Job.objects.filter(pk=queued_flag.pk).update(cancel_requested=True)
+    not_run = library_scan_run(job_id=str(queued_flag.pk))
+    assert not_run.status == "canceled" and not_run.started_at is None
+
+    def cancel_after_first_file(step, total):  # the user presses Cancel mid-scan
+        if step >= 1:
+            Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+
+    done = library_scan_run(job_id=str(job.pk), listener=cancel_after_first_file)
     assert done.status == "canceled" and done.result["canceled"] is True
     assert done.result["new"] == LoraModel.objects.count() < 6
 
