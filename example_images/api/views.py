@@ -20,7 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
-from jobs.api.serializers import JobSerializer
+from core.limits import uploads_check
+from jobs.api.serializers import JobAcceptedSerializer, JobSerializer, accepted_response
 from jobs.snapshots import job_snapshot
 from loras.api.serializers import LoraDetailSerializer
 from loras.selectors import lora_get
@@ -62,24 +63,26 @@ def _options(data: dict) -> dict:
 
 
 class DownloadView(APIView):
-    @extend_schema(request=ExampleDownloadStartSerializer, responses={202: JobSerializer})
+    throttle_scope = "example_download"  # THROTTLE_EXAMPLE_DOWNLOAD_RATE, per user
+    @extend_schema(request=ExampleDownloadStartSerializer, responses={202: JobAcceptedSerializer})
     def post(self, request):
         """Start one download job over all LoRAs or ``lora_ids`` (409 ``job_running``)."""
         data = _valid(ExampleDownloadStartSerializer, request.data)
         job = example_download_start(user=request.user, lora_ids=data.get("lora_ids"),
                                      **_options(data))
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted_response(job)
 
 
 class ForceView(APIView):
-    @extend_schema(request=ExampleForceSerializer, responses={202: JobSerializer})
+    throttle_scope = "example_download"
+    @extend_schema(request=ExampleForceSerializer, responses={202: JobAcceptedSerializer})
     def post(self, request):
         """Download the examples of one LoRA even when it already has some."""
         data = _valid(ExampleForceSerializer, request.data)
         lora_get(pk=data["lora_id"])
         job = example_download_start(user=request.user, lora_ids=[data["lora_id"]], force=True,
                                      **_options(data))
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted_response(job)
 
 
 STATUS_RESPONSE = inline_serializer("ExampleDownloadStatus", {
@@ -108,6 +111,7 @@ class PauseView(APIView):
 
 
 class ResumeView(APIView):
+    throttle_scope = "example_download"
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request):
         """Resume the paused download (400 ``download_not_running``)."""
@@ -115,6 +119,7 @@ class ResumeView(APIView):
 
 
 class ImportView(APIView):
+    throttle_scope = "example_import"  # THROTTLE_EXAMPLE_IMPORT_RATE, per user
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(request=inline_serializer("ExampleImport", {
@@ -127,6 +132,9 @@ class ImportView(APIView):
         as example images of LoRA ``lora``; nothing is stored when any file is refused."""
         uploads = request.FILES.getlist("files") if hasattr(request, "FILES") else []
         body = request.data if hasattr(request.data, "get") else {}  # a JSON list or scalar
+        paths = body.get("paths") if isinstance(body.get("paths"), list) else []
+        # REQUEST_MAX_FILES and REQUEST_MAX_PIXELS (from the headers) before any decoding.
+        uploads_check(uploads, field="files", other_files=len(paths))
         data = _valid(ExampleImportJsonSerializer, {
             "lora": body.get("lora"),
             **({"paths": body.get("paths")} if not uploads and
@@ -203,7 +211,8 @@ class LoraExampleSetPreviewView(APIView):
 
 
 class LoraExampleGenerateView(APIView):
-    @extend_schema(request=ExampleGenerateSerializer, responses={202: JobSerializer})
+    throttle_scope = "example_generate"  # THROTTLE_EXAMPLE_GENERATE_RATE, per user
+    @extend_schema(request=ExampleGenerateSerializer, responses={202: JobAcceptedSerializer})
     def post(self, request, lora_id):
         """Generate example images of the LoRA (prompt × weight) with a model profile."""
         data = _valid(ExampleGenerateSerializer, request.data)
@@ -211,4 +220,4 @@ class LoraExampleGenerateView(APIView):
                                      model=data.get("model") or None,
                                      weights=data.get("weights"), prompts=data.get("prompts"),
                                      seed=data.get("seed"))
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted_response(job)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from jobs.api.serializers import JobSerializer
+from jobs.api.serializers import JobAcceptedSerializer, JobSerializer
 
 from ..models import GenerationRequest, Image
 
@@ -45,12 +45,11 @@ class GenerateSerializer(serializers.Serializer):
     validate_height = validate_width
 
 
-class GenerateResponseSerializer(serializers.Serializer):
+class GenerateResponseSerializer(JobAcceptedSerializer):
+    """The 202 envelope of a generation, edit or upscale: ``id`` is the generation request's
+    pk and ``status_url`` its ``/api/status/<pk>/``."""
+
     id = serializers.IntegerField()
-    job = serializers.UUIDField()
-    status = serializers.CharField()
-    status_url = serializers.CharField()
-    ws_url = serializers.CharField()
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -72,14 +71,17 @@ class ImageSerializer(serializers.ModelSerializer):
 
 
 class StatusSerializer(serializers.ModelSerializer):
-    """``GET /api/status/<pk>/``: the request, its job snapshot and its images."""
+    """``GET /api/status/<pk>/``: the request, its job's ``status`` at the top level (as in
+    every 202 answer), the job snapshot and the images."""
 
+    status = serializers.CharField(source="job.status", read_only=True)
     job = JobSerializer(read_only=True)
     images = ImageSerializer(many=True, read_only=True)
     model = serializers.CharField(source="profile.slug", read_only=True)
 
     class Meta:
         model = GenerationRequest
-        fields = ["id", "prompt", "negative_prompt", "model", "width", "height", "steps",
-                  "guidance_scale", "seed", "n", "loras", "created_at", "job", "images"]
+        fields = ["id", "status", "prompt", "negative_prompt", "model", "width", "height",
+                  "steps", "guidance_scale", "seed", "n", "loras", "created_at", "job",
+                  "images"]
         read_only_fields = fields

@@ -1,8 +1,9 @@
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from jobs.api.serializers import accepted_response
 
 from core.exceptions import ApplicationError
 from core.throttling import GenerateRateThrottle
@@ -39,12 +40,8 @@ class GenerateView(APIView):
                                    fields={"Idempotency-Key": ["At most 255 characters."]})
         gen = generation_create(user=request.user, params=serializer.validated_data,
                                 idempotency_key=key)
-        return Response(
-            {"id": gen.pk, "job": str(gen.job_id), "status": gen.job.status,
-             "status_url": reverse("api:status", args=[gen.pk]),
-             "ws_url": f"/ws/jobs/{gen.job_id}/"},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return accepted_response(gen.job, id=gen.pk,
+                                 status_url=reverse("api:status", args=[gen.pk]))
 
 
 class StatusView(APIView):

@@ -2,10 +2,11 @@
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from jobs.api.serializers import accepted_response
 
 from ..services_edit import edit_create, upscale_create
 from .serializers import GenerateResponseSerializer
@@ -13,12 +14,8 @@ from .serializers_edit import EditSerializer, UpscaleSerializer
 
 
 def _accepted(gen) -> Response:
-    return Response(
-        {"id": gen.pk, "job": str(gen.job_id), "status": gen.job.status,
-         "status_url": reverse("api:status", args=[gen.pk]),
-         "ws_url": f"/ws/jobs/{gen.job_id}/"},
-        status=status.HTTP_202_ACCEPTED,
-    )
+    return accepted_response(gen.job, id=gen.pk,
+                             status_url=reverse("api:status", args=[gen.pk]))
 
 
 class EditView(APIView):
@@ -26,6 +23,7 @@ class EditView(APIView):
     answers 202 with the job. The result image links to its source (``source``)."""
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    throttle_scope = "edit"  # THROTTLE_EDIT_RATE, per user
 
     @extend_schema(request={"application/json": EditSerializer,
                             "multipart/form-data": EditSerializer},
@@ -43,6 +41,7 @@ class UpscaleView(APIView):
     """Queue an upscale (factor 2 or 4) of one of your images or an upload; answers 202."""
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    throttle_scope = "upscale"  # THROTTLE_UPSCALE_RATE, per user
 
     @extend_schema(request={"application/json": UpscaleSerializer,
                             "multipart/form-data": UpscaleSerializer},

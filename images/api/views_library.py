@@ -19,7 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from jobs.api.serializers import JobSerializer
+from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from .. import selectors
 from ..models import Image, Project, PromptHelper, Style, Tag, ThemeFavorite, ThemeHelper, UsageLog
@@ -119,13 +119,13 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         image_delete(image=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={202: JobSerializer})
-    @action(detail=True, methods=["post"])
+    @extend_schema(request=None, responses={202: JobAcceptedSerializer})
+    @action(detail=True, methods=["post"], throttle_scope="narrate")
     def narrate(self, request, pk=None):
         """Queue text-to-speech of the caption (else alt text, title, prompt); 503
         ``tts_unavailable`` when no engine is installed."""
         job = image_narrate_start(image=self.get_object(), user=request.user)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted_response(job)
 
     @extend_schema(parameters=[OpenApiParameter("variant", str,
                                                 enum=["image", "thumbnail", "audio"])],

@@ -12,14 +12,14 @@ import mimetypes
 from django.db.models import Count, Q
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.exceptions import ApplicationError
-from jobs.api.serializers import JobSerializer
+from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from .. import selectors
 from ..filters import LoraFilter
@@ -178,7 +178,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         "multipart/form-data": inline_serializer("LoraPreviewUpload",
                                                  {"file": serializers.ImageField()})},
         responses=LoraDetailSerializer)
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], throttle_scope="preview_upload")  # POST only
     def preview(self, request, pk=None):
         """GET: the preview image. POST: replace it with an uploaded ``file`` (multipart) or
         the image at ``{url}`` (allowed hosts only)."""
@@ -243,8 +243,9 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(request=OrganizeSerializer,
                    parameters=[OpenApiParameter("dry_run", bool)],
-                   responses={200: dict, 202: JobSerializer})
-    @action(detail=False, methods=["post"], url_path="auto-organize", **PLAIN)
+                   responses={200: dict, 202: JobAcceptedSerializer})
+    @action(detail=False, methods=["post"], url_path="auto-organize", throttle_scope="auto_organize",
+            **PLAIN)
     def auto_organize(self, request):
         """``?dry_run=1``: the plan ``{moves, conflicts}`` (nothing changes); otherwise 202 with
         a ``lora_organize`` Job (409 ``job_running`` when one runs)."""
@@ -252,7 +253,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if _truthy(request.query_params.get("dry_run", "")):
             return Response(organize_plan(template=template))
         job = organize_start(user=request.user, template=template)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted_response(job)
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):

@@ -4,11 +4,11 @@ import math
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.api.serializers import JobSerializer
+from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from ..civitai import CivitaiError, sync_client
 from ..models import Download, LoraModel
@@ -33,6 +33,8 @@ def civitai_error_response(exc: CivitaiError) -> Response:
 class LoraCivitaiRefreshView(APIView):
     """Look one LoRA up on Civitai now and fill its metadata and preview."""
 
+    throttle_scope = "civitai_refresh"  # THROTTLE_CIVITAI_REFRESH_RATE, per user
+
     @extend_schema(request=None, responses=CivitaiRefreshResultSerializer)
     def post(self, request, pk):
         lora = get_object_or_404(LoraModel.objects.select_related("root"), pk=pk,
@@ -47,12 +49,20 @@ class LoraCivitaiRefreshView(APIView):
 class CivitaiRefreshAllView(APIView):
     """Refresh Civitai metadata of the library as a Job (409 when one runs)."""
 
-    @extend_schema(request=CivitaiRefreshAllSerializer, responses={202: JobSerializer})
+    throttle_scope = "civitai_refresh_all"  # THROTTLE_CIVITAI_REFRESH_ALL_RATE, per user
+
+    @extend_schema(request=CivitaiRefreshAllSerializer, responses={202: JobAcceptedSerializer})
     def post(self, request):
         serializer = CivitaiRefreshAllSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = civitai_refresh_all_create(user=request.user, **serializer.validated_data)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return accepted_response(job)
+
+
+class DownloadAcceptedSerializer(JobAcceptedSerializer):
+    """The 202 envelope of a new download, with the download row (``id`` is its pk)."""
+
+    download = DownloadSerializer()
 
 
 class DownloadListCreateView(generics.ListAPIView):
@@ -60,11 +70,12 @@ class DownloadListCreateView(generics.ListAPIView):
 
     serializer_class = DownloadSerializer
     queryset = Download.objects.none()  # for the schema; the real one is per user
+    throttle_scope = "downloads"  # THROTTLE_DOWNLOADS_RATE, per user (POST only)
 
     def get_queryset(self):
         return download_list(user=self.request.user)
 
-    @extend_schema(request=DownloadCreateSerializer, responses={202: DownloadSerializer})
+    @extend_schema(request=DownloadCreateSerializer, responses={202: DownloadAcceptedSerializer})
     def post(self, request):
         serializer = DownloadCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -76,4 +87,5 @@ class DownloadListCreateView(generics.ListAPIView):
                                        folder=data.get("folder"))
         except CivitaiError as exc:
             return civitai_error_response(exc)
-        return Response(DownloadSerializer(download).data, status=status.HTTP_202_ACCEPTED)
+        return accepted_response(download.job, id=download.pk,
+                                 download=DownloadSerializer(download).data)

@@ -1,9 +1,9 @@
 """POST /api/loras/scan/: start a library scan job."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.response import Response
+from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
+
+from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from ..services_scan import library_scan_start
 
@@ -12,11 +12,8 @@ class LoraScanView(APIView):
     """Queue a scan of every library root; answers 202 with the job to follow (409
     ``job_running`` when a scan is already queued or running). Any signed-in user may scan."""
 
-    @extend_schema(request=None, responses={202: inline_serializer(
-        name="LoraScanStarted", fields={"job": serializers.UUIDField(),
-                                        "status": serializers.CharField(),
-                                        "ws_url": serializers.CharField()})})
+    throttle_scope = "lora_scan"  # THROTTLE_LORA_SCAN_RATE, per user
+
+    @extend_schema(request=None, responses={202: JobAcceptedSerializer})
     def post(self, request):
-        job = library_scan_start(user=request.user)
-        return Response({"job": str(job.pk), "status": job.status,
-                         "ws_url": f"/ws/jobs/{job.pk}/"}, status=status.HTTP_202_ACCEPTED)
+        return accepted_response(library_scan_start(user=request.user))

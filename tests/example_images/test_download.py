@@ -172,7 +172,7 @@ def test_duplicate_run_is_409(api_client, published):
     published("d1", 120, images=1)
     first = api_client.post("/api/example-images/download/", {}, format="json")
     assert first.status_code == 202
-    assert first.json()["kind"] == "example_images"
+    assert first.json()["snapshot"]["kind"] == "example_images"
     second = api_client.post("/api/example-images/download/", {"limit_per_model": 2},
                              format="json")
     assert second.status_code == 409

@@ -38,7 +38,7 @@ def test_narrate_through_a_real_worker(api_client, user, celery_worker):
     image = ImageFactory(user=user, caption="A red fox walks through fresh snow.")
     resp = api_client.post(f"/api/images/{image.pk}/narrate/")
     assert resp.status_code == 202, resp.content
-    assert resp.json()["kind"] == "narrate" and resp.json()["status"] == "queued"
+    assert resp.json()["snapshot"]["kind"] == "narrate" and resp.json()["status"] == "queued"
     job = wait_for_job(resp.json()["id"], timeout=60)
     assert job.status == Job.Status.SUCCEEDED, (job.error_code, job.error_message)
     image.refresh_from_db()

@@ -58,7 +58,7 @@ def test_download_by_version_id_with_a_real_worker(api_client, fake_civitai, lib
     response = api_client.post("/api/downloads/", {"model_version_id": 456}, format="json")
 
     assert response.status_code == 202, response.json()
-    job = wait_for_job(response.json()["job"]["id"], timeout=30)
+    job = wait_for_job(response.json()["job"], timeout=30)
     assert job.status == Job.Status.SUCCEEDED, (job.error_code, job.error_message)
     assert job.kind == "download"
     target = library / "SDXL 1.0" / "character" / "dl_456.safetensors"
@@ -137,7 +137,7 @@ def test_download_api_refuses_bad_requests(api_client, fake_civitai, library):
     assert escape.status_code == 400 and escape.json()["code"] == "invalid_path"
     ok = api_client.post("/api/downloads/", {"model_version_id": 456, "folder": "mine/a"},
                          format="json")
-    assert ok.status_code == 202 and ok.json()["target_folder"] == "mine/a"
+    assert ok.status_code == 202 and ok.json()["download"]["target_folder"] == "mine/a"
     again = api_client.post("/api/downloads/", {"model_version_id": 456, "folder": "mine/a"},
                             format="json")
     assert again.status_code == 409 and again.json()["code"] == "already_downloading"
@@ -305,7 +305,7 @@ def test_waiting_download_is_requeued_until_a_slot_frees(api_client, fake_civita
 
     response = api_client.post("/api/downloads/", {"model_version_id": 14, "folder": ""},
                                format="json")
-    job_id = response.json()["job"]["id"]
+    job_id = response.json()["job"]
     wait_until(lambda: "Waiting" in Job.objects.get(pk=job_id).message, timeout=20)
     assert Job.objects.get(pk=job_id).status == Job.Status.QUEUED
     assert fake_civitai.count(DL) == 0
@@ -324,7 +324,7 @@ def test_cancel_stops_the_download_and_removes_the_part(api_client, fake_civitai
     fake_civitai.chunk_delay = 0.03  # about 2 s for the whole file
     response = api_client.post("/api/downloads/", {"model_version_id": 13, "folder": ""},
                                format="json")
-    job_id = response.json()["job"]["id"]
+    job_id = response.json()["job"]
     wait_until(lambda: Job.objects.get(pk=job_id).step > 0, timeout=20)
     assert (library / "dl_13.safetensors.part").exists()
 
