@@ -12,6 +12,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from core.exceptions import ApplicationError
+from core.limits import pixels_check
 from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_succeed
@@ -58,7 +59,8 @@ def generation_validate(*, profile, width: int, height: int, n: int, loras: list
     """Check a request against the profile's limits and its provider's capabilities.
 
     Raises:
-        ApplicationError: 400 ``invalid`` naming the field, or 503 ``provider_unavailable``.
+        ApplicationError: 400 ``invalid`` naming the field, ``too_many_pixels`` (width x
+            height x n over ``REQUEST_MAX_PIXELS``), or 503 ``provider_unavailable``.
     """
     try:
         provider = registry.get(profile.provider)
@@ -83,6 +85,7 @@ def generation_validate(*, profile, width: int, height: int, n: int, loras: list
     if errors:
         field, messages = next(iter(errors.items()))
         raise ApplicationError("invalid", f"{field}: {messages[0]}", fields=errors)
+    pixels_check(width * height * n, field="n")  # REQUEST_MAX_PIXELS: 400 too_many_pixels
 
 
 def _same_generation(existing: GenerationRequest, *, profile, params: dict) -> bool:
@@ -118,6 +121,13 @@ def _generation_replay(*, user, key: str, profile, params: dict) -> GenerationRe
         raise ApplicationError("idempotency_key_reused",
                                "This Idempotency-Key was used for a different request.",
                                status=409)
+    if existing is not None and existing.job.status == Job.Status.FAILED:
+        # A retry after a failure (503 broker_unavailable, a worker lost...) runs again: the
+        # failed request gives up the key (it keeps its row, job and error) — only if no
+        # concurrent retry took it first.
+        GenerationRequest.objects.filter(pk=existing.pk, idempotency_key=key).update(
+            idempotency_key="")
+        return None
     return existing
 
 
@@ -131,8 +141,9 @@ def generation_create(*, user, params: dict, enqueue: bool = True,
 
     ``idempotency_key`` (the ``Idempotency-Key`` header, at most 255 characters): a key this
     user sent before returns that first request unchanged (nothing new is created or queued),
-    also when two such requests race (the unique constraint decides); the same key with a
-    different body is 409 ``idempotency_key_reused``.
+    also when two such requests race (the unique constraint decides) — unless that request
+    failed: then the retry is a new request that runs; the same key with a different body is
+    409 ``idempotency_key_reused``.
 
     Raises:
         ApplicationError: 400 ``unknown_model`` / ``unknown_lora`` / ``invalid``, 503

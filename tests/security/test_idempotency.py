@@ -96,3 +96,25 @@ def test_concurrent_requests_with_one_key_make_one_job():
     assert len({a.json()["job"] for a in answers}) == 1
     assert GenerationRequest.objects.filter(idempotency_key="race").count() == 1
     assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("code", ["broker_unavailable", "worker_lost"])
+def test_retry_after_a_failure_runs_again(api_client, fake_profile, code):
+    """A client retrying with the same key after its job failed (a 503 when the broker was
+    down, a worker lost) gets a new job that runs — not the failed one again."""
+    from jobs.services import job_fail
+
+    first = post(api_client, "retry-me", steps=3)
+    job_fail(job=Job.objects.get(pk=first.json()["job"]), code=code, message="gone")
+    retry = post(api_client, "retry-me", steps=3)
+    assert retry.status_code == 202
+    assert retry.json()["job"] != first.json()["job"] and retry.json()["status"] == "queued"
+    # ... and that new job is now what the key answers
+    assert post(api_client, "retry-me", steps=3).json()["job"] == retry.json()["job"]
+    old = GenerationRequest.objects.get(pk=first.json()["id"])
+    assert old.job.error_code == code and old.idempotency_key == ""
+    # a canceled job is the user's decision, not a failure: the key keeps answering it
+    canceled = post(api_client, "cancel-me", steps=3)
+    api_client.post(f"/api/jobs/{canceled.json()['job']}/cancel/")
+    assert post(api_client, "cancel-me", steps=3).json()["job"] == canceled.json()["job"]
