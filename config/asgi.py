@@ -15,7 +15,11 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from jobs.auth import TokenAuthMiddlewareStack  # noqa: E402
 from jobs.routing import websocket_urlpatterns  # noqa: E402
 
+from core.body_limit import BodyLimitMiddleware  # noqa: E402
+
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_MEDIA else django_asgi_app
+# Bodies over REQUEST_BODY_MAX_BYTES are refused before Django spools them to disk.
+http_app = BodyLimitMiddleware(http_app)
 
 application = ProtocolTypeRouter(
     {

@@ -36,3 +36,9 @@ if settings.SERVE_MEDIA:
         # Generated files, with the visibility of the image (or edit request) that owns them.
         re_path(r"^media/(?P<path>.*)$", media_file, name="media"),
     ]
+
+# Error pages without internals (JSON under /api/); used when DEBUG is off.
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
+handler404 = "core.errors.page_not_found"
+handler500 = "core.errors.server_error"

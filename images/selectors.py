@@ -68,15 +68,19 @@ def image_get_for_owner(*, user, pk) -> Image:
 
 
 def project_list(*, user):
-    """Projects visible to ``user``: own and public, with image counts."""
+    """Projects visible to ``user``: own and public, with ``image_count``: the project's images
+    ``user`` may read (own or public; a public project of someone else never counts its
+    private images)."""
     from django.db.models import Count
 
     from .models import Project
 
     uid = _uid(user)
     visible = Q(is_public=True) | Q(owner_id=uid) if uid else Q(is_public=True)
+    readable = Q(images__is_public=True) | Q(images__user_id=uid) if uid else Q(
+        images__is_public=True)
     return (Project.objects.filter(visible).select_related("owner", "cover")
-            .annotate(image_count=Count("images", distinct=True))
+            .annotate(image_count=Count("images", filter=readable, distinct=True))
             .order_by("-updated_at", "-id"))
 
 

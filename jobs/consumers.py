@@ -4,7 +4,8 @@
 - ``/ws/jobs/<id>/``: one job of the user (group ``job.<id>``); the current snapshot is sent on
   connect so a reconnecting client is up to date at once.
 
-Close codes: 4401 not authenticated, 4404 no such job of this user.
+Close codes: 4401 not authenticated, 4404 no such job of this user, 1003 a frame that is not
+a JSON object.
 """
 
 from channels.db import database_sync_to_async
@@ -42,6 +43,21 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """A text frame holding a JSON object goes to :meth:`receive_json`; anything else (binary,
+        malformed JSON, a JSON array or scalar) closes the socket with 1003 "unsupported data"
+        (RFC 6455 section 7.4.1) instead of an exception in the server (1011 and a traceback)."""
+        content = None
+        if text_data is not None:
+            try:
+                content = await self.decode_json(text_data)
+            except ValueError:  # json.JSONDecodeError, or an unpaired surrogate
+                content = None
+        if not isinstance(content, dict):
+            await self.close(code=1003)
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs):
         # Clients may ask for the current snapshot again ({"type": "ping"}).

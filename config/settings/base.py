@@ -23,10 +23,22 @@ if (BASE_DIR / ".env").exists():
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# No diffusers/transformers chatter or progress bars, no torchvision warnings (core/quiet.py).
+from core.quiet import quiet_model_libraries  # noqa: E402
+
+quiet_model_libraries()
 
 # ------------------------------------------------------------------------------ core
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-local-only-key-change-me")
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# DJANGO_SECRET_KEY from the environment, else a key generated once per install and kept in
+# var/secret_key (mode 0600): never a key known from the source.
+_secret = env("DJANGO_SECRET_KEY", default="") or env("SECRET_KEY", default="")
+if not _secret:
+    from core.secret_key import install_secret_key
+
+    _secret = install_secret_key(VAR_DIR)
+SECRET_KEY = _secret
+# Off unless asked for (DEBUG=1 or DJANGO_DEBUG=1): debug pages list URLs and settings.
+DEBUG = env.bool("DJANGO_DEBUG", default=env.bool("DEBUG", default=False))
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 ROOT_URLCONF = "config.urls"
@@ -53,6 +65,7 @@ THIRD_PARTY_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "axes",
 ]
 LOCAL_APPS = [
     "core",
@@ -72,6 +85,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into core.login_limits' 429.
+    "axes.middleware.AxesMiddleware",
+]
+# django-axes first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "core.login_limits.LoginLockoutBackend",  # django-axes, when a request is given
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 TEMPLATES = [
@@ -105,9 +125,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": env.int("DB_POOL_MAX", default=10), "timeout": 10}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded worker thread writes while requests read: wait instead of "database is locked".
+    # Requests and the embedded worker thread write at once. BEGIN IMMEDIATE takes the write
+    # lock when a transaction starts, so writers queue on the busy timeout (seconds) instead of
+    # failing with "database is locked" when a read-then-write transaction (select_for_update
+    # is a no-op here) cannot upgrade its lock; WAL lets readers go on during a write.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {"transaction_mode": "IMMEDIATE", "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=30),
+         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
 
 # ------------------------------------------------------------------------------ files
@@ -395,8 +419,47 @@ JOB_DISPATCH_BATCH = env.int("JOB_DISPATCH_BATCH", default=500)  # queued jobs p
 CELERY_BEAT_SCHEDULE["reap-stale-jobs"]["schedule"] = env.float("JOB_REAP_INTERVAL",
                                                                default=300.0)
 # Request rate limits (core/throttling.py), DRF "<count>/<s|min|hour|day>"; empty = off.
-THROTTLE_GENERATE_RATE = env("THROTTLE_GENERATE_RATE", default="60/min")  # per user
-THROTTLE_LOGIN_RATE = env("THROTTLE_LOGIN_RATE", default="10/min")  # per client address
+# Per user, on every endpoint that queues work or decodes images (POST only).
+THROTTLE_GENERATE_RATE = env("THROTTLE_GENERATE_RATE", default="60/min")
+THROTTLE_EDIT_RATE = env("THROTTLE_EDIT_RATE", default="30/min")
+THROTTLE_UPSCALE_RATE = env("THROTTLE_UPSCALE_RATE", default="30/min")
+THROTTLE_NARRATE_RATE = env("THROTTLE_NARRATE_RATE", default="30/min")
+THROTTLE_EXAMPLE_IMPORT_RATE = env("THROTTLE_EXAMPLE_IMPORT_RATE", default="20/min")
+THROTTLE_EXAMPLE_DOWNLOAD_RATE = env("THROTTLE_EXAMPLE_DOWNLOAD_RATE", default="20/min")
+THROTTLE_EXAMPLE_GENERATE_RATE = env("THROTTLE_EXAMPLE_GENERATE_RATE", default="20/min")
+THROTTLE_LORA_SCAN_RATE = env("THROTTLE_LORA_SCAN_RATE", default="10/min")
+THROTTLE_CIVITAI_REFRESH_RATE = env("THROTTLE_CIVITAI_REFRESH_RATE", default="30/min")
+THROTTLE_CIVITAI_REFRESH_ALL_RATE = env("THROTTLE_CIVITAI_REFRESH_ALL_RATE", default="5/min")
+THROTTLE_DOWNLOADS_RATE = env("THROTTLE_DOWNLOADS_RATE", default="20/min")
+THROTTLE_AUTO_ORGANIZE_RATE = env("THROTTLE_AUTO_ORGANIZE_RATE", default="10/min")
+THROTTLE_PREVIEW_UPLOAD_RATE = env("THROTTLE_PREVIEW_UPLOAD_RATE", default="30/min")
+# Token login, per client address, every attempt counted.
+THROTTLE_LOGIN_RATE = env("THROTTLE_LOGIN_RATE", default="10/min")
+
+# Login lockout (django-axes, core/login_limits.py): LOGIN_FAILURE_LIMIT failed logins for one
+# account, or from one client address, lock that account / address out of the login form, the
+# admin and the token endpoint for LOGIN_LOCKOUT_MINUTES (429 with Retry-After); a successful
+# login clears the count.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only: no row per successful login
+AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.login_limits.lockout_response"
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated,
+# e.g. "127.0.0.1,10.0.0.0/8"); empty: the client is the TCP peer (core/client_ip.py).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# Per-request cost limits (core/limits.py, core/body_limit.py).
+# Request bodies larger than this (bytes) are answered 413 from Content-Length, before reading;
+# bodies without Content-Length are cut off there. 0 = no cap.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=64 * 1024 * 1024)
+# Pixels one request may ask for (width x height x n) or upload (sum over its images).
+REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=64 * 1024 * 1024)
+# Files one request may upload or name (example-image import).
+REQUEST_MAX_FILES = env.int("REQUEST_MAX_FILES", default=20)
 
 # ------------------------------------------------------------------------------ DRF
 REST_FRAMEWORK = {
@@ -410,6 +473,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
+    # Per-user limits on views that declare a throttle_scope (core/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.CostRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atelier API",
@@ -450,5 +515,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"},
+                # uvicorn (manage.py serve): start/stop and errors only, no per-request lines;
+                # django.request logs one line per 4xx and a traceback per 5xx.
+                "uvicorn": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# ------------------------------------------------------------------------------ serve (#12)
+# `manage.py serve` exits within this many seconds of SIGTERM/SIGINT (open requests get half).
+SERVE_STOP_SECONDS = env.float("SERVE_STOP_SECONDS", default=8.0)

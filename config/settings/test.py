@@ -8,9 +8,11 @@ from .base import DATABASES, IMAGE_PROVIDERS, VAR_DIR, env
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 JOB_PROGRESS_MIN_INTERVAL = 0.0
-# Rate limits off: the suite shares one cache per process; tests/security turn them on.
-THROTTLE_GENERATE_RATE = env("THROTTLE_GENERATE_RATE", default="")
-THROTTLE_LOGIN_RATE = env("THROTTLE_LOGIN_RATE", default="")
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-only-secret-key-not-for-deployment-0123456789")
+# Rate limits off (every THROTTLE_*_RATE of base.py): the suite shares one cache per process;
+# tests/security turn them on.
+for _name in [n for n in dir() if n.startswith("THROTTLE_") and n.endswith("_RATE")]:
+    globals()[_name] = env(_name, default="")
 # Test servers started as subprocesses (tests/support/servers.py) set EMBEDDED_WORKER=1.
 EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

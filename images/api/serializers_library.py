@@ -89,6 +89,12 @@ class ProjectSerializer(serializers.ModelSerializer):
                   "image_count", "owner", "created_at", "updated_at"]
         read_only_fields = ["id", "owner", "image_count", "created_at", "updated_at"]
 
+    def to_representation(self, project):
+        data = super().to_representation(project)
+        if data.get("cover_thumbnail_url") is None:
+            data["cover"] = None  # a cover the viewer may not read is not named by id either
+        return data
+
     def get_cover_thumbnail_url(self, project) -> str | None:
         cover = project.cover
         if cover is None or not (cover.is_public or cover.user_id == _uid(self.context)):

@@ -87,6 +87,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """Your images (list, filters in ``images.api.filters``); detail of your own or a public
     image; patch and delete your own; narrate; the protected file."""
 
+    throttle_scope = None  # per action (core.throttling.CostRateThrottle)
     serializer_class = LibraryImageSerializer
     pagination_class = ImagePagination
     filterset_class = ImageFilter

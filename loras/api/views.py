@@ -93,6 +93,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     """The LoRA library: list (filters in ``loras.filters``), detail, patch, trash, and the
     library actions. Trashed LoRAs are never listed; ``restore`` reaches them."""
 
+    throttle_scope = None  # per action (core.throttling.CostRateThrottle)
     serializer_class = LoraSerializer
     pagination_class = LoraPagination
     filterset_class = LoraFilter

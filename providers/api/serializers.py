@@ -3,10 +3,28 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.redact import redact_paths_in, viewer_is_staff
+
 from ..models import ModelProfile
 
 
-class ProviderSerializer(serializers.Serializer):
+class NonStaffRedactMixin:
+    """Absolute server paths in ``redacted_fields`` become their last component for users who
+    are not staff (``core.redact``); staff see them as stored."""
+
+    redacted_fields: tuple[str, ...] = ()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not viewer_is_staff(self.context):
+            for name in self.redacted_fields:
+                if name in data:
+                    data[name] = redact_paths_in(data[name])
+        return data
+
+
+class ProviderSerializer(NonStaffRedactMixin, serializers.Serializer):
+    redacted_fields = ("detail",)
     name = serializers.CharField()
     backend = serializers.CharField()
     queue = serializers.CharField()
@@ -19,13 +37,15 @@ class ProviderSerializer(serializers.Serializer):
     detail = serializers.CharField(allow_blank=True)
 
 
-class ProviderErrorSerializer(serializers.Serializer):
+class ProviderErrorSerializer(NonStaffRedactMixin, serializers.Serializer):
+    redacted_fields = ("message",)
     code = serializers.CharField()
     message = serializers.CharField()
     at = serializers.FloatField(required=False, help_text="Epoch seconds.")
 
 
-class ProviderHealthSerializer(serializers.Serializer):
+class ProviderHealthSerializer(NonStaffRedactMixin, serializers.Serializer):
+    redacted_fields = ("detail",)
     name = serializers.CharField()
     configured = serializers.BooleanField()
     reachable = serializers.BooleanField()
@@ -37,7 +57,8 @@ class ProviderHealthSerializer(serializers.Serializer):
     cached = serializers.BooleanField()
 
 
-class ProviderModelSerializer(serializers.Serializer):
+class ProviderModelSerializer(NonStaffRedactMixin, serializers.Serializer):
+    redacted_fields = ("id",)  # a local checkpoint's id is its path
     id = serializers.CharField()
     name = serializers.CharField(allow_blank=True)
     pipeline_type = serializers.CharField()
@@ -63,8 +84,12 @@ class OptionsField(serializers.JSONField):
         return value
 
 
-class ModelProfileSerializer(serializers.ModelSerializer):
-    """A model profile; ``options`` are the provider's own settings (a JSON object)."""
+class ModelProfileSerializer(NonStaffRedactMixin, serializers.ModelSerializer):
+    """A model profile; ``options`` are the provider's own settings (a JSON object). For users
+    who are not staff, absolute paths in ``model_path`` and ``options`` show their last
+    component only."""
+
+    redacted_fields = ("model_path", "options")
 
     options = OptionsField(required=False)
 

@@ -33,7 +33,8 @@ class ProviderListView(APIView):
 
     @extend_schema(responses=ProviderSerializer(many=True))
     def get(self, request):
-        return Response(ProviderSerializer(provider_list(), many=True).data)
+        return Response(ProviderSerializer(provider_list(), many=True,
+                                           context={"request": request}).data)
 
 
 class ProviderHealthView(APIView):
@@ -42,7 +43,8 @@ class ProviderHealthView(APIView):
     @extend_schema(responses=ProviderHealthSerializer(many=True), parameters=[REFRESH])
     def get(self, request):
         return Response(ProviderHealthSerializer(
-            provider_health_list(refresh=_refresh(request)), many=True).data)
+            provider_health_list(refresh=_refresh(request)), many=True,
+            context={"request": request}).data)
 
 
 class ProviderModelsView(APIView):
@@ -51,7 +53,8 @@ class ProviderModelsView(APIView):
     @extend_schema(responses=ProviderModelsSerializer(many=True), parameters=[REFRESH])
     def get(self, request):
         return Response(ProviderModelsSerializer(
-            provider_models_list(refresh=_refresh(request)), many=True).data)
+            provider_models_list(refresh=_refresh(request)), many=True,
+            context={"request": request}).data)
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):
