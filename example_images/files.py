@@ -2,7 +2,9 @@
 
 Layout: ``EXAMPLE_IMAGES_ROOT/<sha256>/<name>.<ext>`` where ``<sha256>`` is the LoRA's
 whole-file SHA-256 (lower-case hex). Every path handed to or from the API is relative to the
-root; :func:`example_path` resolves one and refuses anything outside the root (400).
+root; :func:`example_path` resolves one with the library's guard
+(``loras.paths.real_path_in_root``) and refuses anything outside the root (400), so every write
+and delete below stays inside it.
 """
 
 from __future__ import annotations
@@ -49,11 +51,12 @@ def lora_folder(sha256: str) -> str:
 
 
 def example_path(relative: str) -> str:
-    """The absolute path of ``relative`` (a path inside the root).
+    """The absolute path of ``relative`` (a path inside the root; folders resolved, the last
+    component kept, so a delete acts on a symlink itself).
 
     Raises:
-        ApplicationError: 400 ``invalid_path`` for absolute paths, ``..``, NUL, or a symlink
-            leading out of the root.
+        ApplicationError: 400 ``invalid_path`` for absolute paths, ``..`` or NUL; 400
+            ``outside_root`` when a symlink (folder or file) leads out of the root.
     """
     return resolve_in_root(examples_root(), relative)
 

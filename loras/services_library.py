@@ -10,7 +10,11 @@ Safety rules (ARCHITECTURE.md "Files and safety"):
   transaction only after the disk moves succeeded, and if that update fails the files go back;
 - deleting moves the files into ``settings.LORA_TRASH_DIR/<root id>/<relative path>``
   (a ``~N`` suffix on the stem when taken) with a :class:`TrashEntry` to restore them;
-- every path from a request goes through ``loras.paths``.
+- every path from a request goes through ``loras.paths``;
+- a LoRA whose file or any sidecar has a real path outside its root (a symlinked folder or
+  file pointing elsewhere) is never changed on disk: :func:`lora_files_guard` (the one guard,
+  ``loras.paths.real_path_in_root``) answers 400 ``outside_root`` before anything moves. The
+  moves act on the guarded paths (folders resolved), so a symlink is moved, never its target.
 
 Permissions: the API lets any authenticated user call these (a shared library); roots are
 staff-only (``loras.api.views``).
@@ -36,8 +40,8 @@ from core.exceptions import ApplicationError
 from core.storage import fsync_dir
 
 from .models import LibraryRoot, LoraModel, TrashEntry
-from .paths import normalize_relative, resolve_in_root
-from .sidecars import PREVIEW_SUFFIXES, SIDECAR_SUFFIXES
+from .paths import normalize_relative, real_path_in_root, resolve_in_root
+from .sidecars import PREVIEW_SUFFIXES, SIDECAR_SUFFIXES, sidecar_suffixes, stem_of
 
 PREVIEW_MAX_BYTES = 20 * 1024 * 1024  # bytes, upload or URL
 PREVIEW_FETCH_TIMEOUT = 20.0  # seconds per connect/read
@@ -129,10 +133,28 @@ def _moves_undo(done: list[_Move]) -> None:
             pass
 
 
-def _stem_suffix_pairs(lora: LoraModel) -> list[str]:
-    """The sidecar suffixes present next to ``lora``'s file."""
-    stem = os.path.splitext(lora.abs_path)[0]
-    return [s for s in SIDECAR_SUFFIXES if os.path.isfile(stem + s)]
+@dataclass
+class LoraFiles:
+    """A LoRA's file and its existing sidecars as the guard located them (absolute paths,
+    folders resolved): ``sidecars`` is ``[(suffix, path)]`` in suffix order."""
+
+    path: str
+    sidecars: list[tuple[str, str]]
+
+
+def lora_files_guard(*, lora: LoraModel) -> LoraFiles:
+    """The file and sidecars of ``lora`` that a mutation may touch, each checked by
+    :func:`loras.paths.real_path_in_root` against the LoRA's root.
+
+    Raises:
+        ApplicationError: 400 ``outside_root`` when the real path of the file or of any
+            sidecar leaves the root (nothing is touched).
+    """
+    root_path = lora.root.path
+    path = real_path_in_root(root_path, lora.abs_path)
+    stem = stem_of(path)
+    return LoraFiles(path, [(suffix, real_path_in_root(root_path, stem + suffix))
+                            for suffix in sidecar_suffixes(path)])
 
 
 def _relocate(*, lora: LoraModel, root: LibraryRoot, relative_path: str, conflict_code: str,
@@ -140,23 +162,24 @@ def _relocate(*, lora: LoraModel, root: LibraryRoot, relative_path: str, conflic
     """Move ``lora``'s file and sidecars to ``relative_path`` in ``root`` and update its row.
 
     Raises:
-        ApplicationError: 404 ``file_missing``, 409 ``conflict_code``, 400 ``move_failed``.
+        ApplicationError: 400 ``outside_root`` (source or target), 404 ``file_missing``,
+            409 ``conflict_code``, 400 ``move_failed``.
     """
-    src = lora.abs_path
+    files = lora_files_guard(lora=lora)
+    src = files.path
     if not os.path.isfile(src):
         raise ApplicationError("file_missing", "The LoRA file is not on disk; rescan first.",
                                status=404)
     dst = resolve_in_root(root.path, relative_path)
     relative_path = normalize_relative(relative_path)
-    if os.path.normcase(dst) == os.path.normcase(os.path.realpath(src)):
+    if os.path.normcase(dst) == os.path.normcase(src):
         return lora
     if LoraModel.objects.filter(root=root, relative_path=relative_path).exclude(
             status=LoraModel.Status.TRASHED).exclude(pk=lora.pk).exists():
         raise ApplicationError(conflict_code, f"Another LoRA is registered at {relative_path}.",
                                status=409)
-    src_stem, dst_stem = os.path.splitext(src)[0], os.path.splitext(dst)[0]
-    suffixes = _stem_suffix_pairs(lora)
-    moves = [_Move(src, dst)] + [_Move(src_stem + s, dst_stem + s) for s in suffixes]
+    dst_stem = stem_of(dst)
+    moves = [_Move(src, dst)] + [_Move(path, dst_stem + s) for s, path in files.sidecars]
     strays = [dst_stem + s for s in SIDECAR_SUFFIXES if os.path.lexists(dst_stem + s)]
     if strays:  # it would become this LoRA's sidecar: a conflict too
         raise ApplicationError(conflict_code, f"{os.path.basename(strays[0])} already exists "
@@ -287,25 +310,32 @@ def _trash_target(root: LibraryRoot, relative_path: str, suffixes: list[str]) ->
     raise ApplicationError("trash_full", "No free name in the trash.", status=409)
 
 
+def _in_trash(trash_rel: str) -> str:
+    """The absolute path of ``trash_rel`` (relative to the trash folder), guarded."""
+    trash = _trash_dir()
+    return real_path_in_root(trash, os.path.join(trash, *trash_rel.split("/")))
+
+
 def lora_trash(*, lora: LoraModel) -> TrashEntry:
     """Move ``lora``'s file and sidecars into the trash, record a TrashEntry, mark it trashed.
 
     Raises:
-        ApplicationError: 409 ``already_trashed``; 404 ``file_missing``; 400 ``move_failed``.
+        ApplicationError: 409 ``already_trashed``; 400 ``outside_root``; 404 ``file_missing``;
+            400 ``move_failed``.
     """
     if lora.status == LoraModel.Status.TRASHED:
         raise ApplicationError("already_trashed", "The LoRA is already in the trash.", status=409)
-    src = lora.abs_path
-    if not os.path.isfile(src):
+    files = lora_files_guard(lora=lora)
+    if not os.path.isfile(files.path):
         raise ApplicationError("file_missing", "The LoRA file is not on disk.", status=404)
-    suffixes = _stem_suffix_pairs(lora)
+    suffixes = [suffix for suffix, _ in files.sidecars]
     trash_rel = _trash_target(lora.root, lora.relative_path, suffixes)
-    trash_abs_stem = os.path.splitext(os.path.join(_trash_dir(), *trash_rel.split("/")))[0]
-    src_stem = os.path.splitext(src)[0]
+    trash_abs = _in_trash(trash_rel)
+    trash_abs_stem = stem_of(trash_abs)
     rel_stem = os.path.splitext(lora.relative_path)[0]
     trash_rel_stem = os.path.splitext(trash_rel)[0]
-    moves = [_Move(src, os.path.join(_trash_dir(), *trash_rel.split("/")))]
-    moves += [_Move(src_stem + s, trash_abs_stem + s) for s in suffixes]
+    moves = [_Move(files.path, trash_abs)]
+    moves += [_Move(path, trash_abs_stem + s) for s, path in files.sidecars]
     _moves_apply(moves, conflict_code="trash_conflict")
     try:
         with transaction.atomic():
@@ -328,14 +358,14 @@ def lora_restore(*, lora: LoraModel) -> LoraModel:
     Raises:
         ApplicationError: 409 ``not_trashed``; 409 ``path_taken`` when the original path (or a
             sidecar's) is now occupied on disk or by another LoRA (nothing overwritten);
+            400 ``outside_root`` when a symlink now takes an original path out of the root;
             404 ``trash_missing`` when the trashed file is gone.
     """
     entry = lora.trash_entries.filter(restored_at__isnull=True).first()
     if lora.status != LoraModel.Status.TRASHED or entry is None:
         raise ApplicationError("not_trashed", "The LoRA is not in the trash.", status=409)
     root = entry.root
-    trash = _trash_dir()
-    src = os.path.join(trash, *entry.trash_path.split("/"))
+    src = _in_trash(entry.trash_path)
     if not os.path.isfile(src):
         raise ApplicationError("trash_missing", "The trashed file is gone.", status=404)
     if LoraModel.objects.filter(root=root, relative_path=entry.original_relative_path).exclude(
@@ -344,7 +374,7 @@ def lora_restore(*, lora: LoraModel) -> LoraModel:
                                f"{entry.original_relative_path}.", status=409)
     moves = [_Move(src, resolve_in_root(root.path, entry.original_relative_path))]
     for side in entry.sidecars:
-        side_src = os.path.join(trash, *side["trash"].split("/"))
+        side_src = _in_trash(side["trash"])
         if os.path.isfile(side_src):
             moves.append(_Move(side_src, resolve_in_root(root.path, side["original"])))
     _moves_apply(moves, conflict_code="path_taken")
@@ -451,6 +481,7 @@ def _preview_store(*, lora: LoraModel, data: bytes) -> LoraModel:
     if len(data) > PREVIEW_MAX_BYTES:
         raise ApplicationError("image_too_large", f"Images are limited to {PREVIEW_MAX_BYTES} "
                                "bytes.")
+    lora_files_guard(lora=lora)
     encoded, ext = _image_reencode(data)
     stem_rel = os.path.splitext(lora.relative_path)[0]
     target_rel = f"{stem_rel}.preview.{ext}"
@@ -477,8 +508,9 @@ def lora_preview_upload(*, lora: LoraModel, upload) -> LoraModel:
     """Replace the preview with an uploaded image (a Django ``UploadedFile``), ≤ 20 MB.
 
     Raises:
-        ApplicationError: 400 ``image_too_large`` / ``invalid_image``.
+        ApplicationError: 400 ``outside_root`` / ``image_too_large`` / ``invalid_image``.
     """
+    lora_files_guard(lora=lora)
     if upload.size > PREVIEW_MAX_BYTES:
         raise ApplicationError("image_too_large", f"Images are limited to {PREVIEW_MAX_BYTES} "
                                "bytes.")
@@ -490,13 +522,14 @@ def lora_preview_from_url(*, lora: LoraModel, url: str) -> LoraModel:
     checked; ≤ 20 MB; timeout ``PREVIEW_FETCH_TIMEOUT`` seconds).
 
     Raises:
-        ApplicationError: 400 ``url_not_allowed`` / ``fetch_failed`` / ``image_too_large`` /
-            ``invalid_image``.
+        ApplicationError: 400 ``outside_root`` / ``url_not_allowed`` / ``fetch_failed`` /
+            ``image_too_large`` / ``invalid_image``.
     """
     import requests
 
     from .outbound import outbound_get
 
+    lora_files_guard(lora=lora)  # before anything is fetched
     try:
         with requests.Session() as session:
             response = outbound_get(session, url, timeout=PREVIEW_FETCH_TIMEOUT)

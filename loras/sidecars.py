@@ -21,10 +21,17 @@ def stem_of(path: str) -> str:
     return base
 
 
+def sidecar_suffixes(path: str) -> list[str]:
+    """The suffixes of the existing sidecar files of the LoRA file ``path``, in suffix order
+    (a symlink counts when its target is a file)."""
+    stem = stem_of(path)
+    return [suffix for suffix in SIDECAR_SUFFIXES if os.path.isfile(stem + suffix)]
+
+
 def sidecar_paths(path: str) -> list[str]:
     """Existing sidecar files of the LoRA file ``path`` (absolute paths), in suffix order."""
     stem = stem_of(path)
-    return [stem + suffix for suffix in SIDECAR_SUFFIXES if os.path.isfile(stem + suffix)]
+    return [stem + suffix for suffix in sidecar_suffixes(path)]
 
 
 def preview_path(path: str) -> str | None:

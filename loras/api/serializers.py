@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from rest_framework import serializers
 
 from ..models import LibraryRoot, LoraModel, TrashEntry
+from ..paths import is_outside_root
 from ..sidecars import sidecar_paths
 
 CIVITAI_MODEL_URL = "https://civitai.com/models/{model}?modelVersionId={version}"
@@ -20,12 +22,15 @@ class RootRefSerializer(serializers.ModelSerializer):
 
 class LoraSerializer(serializers.ModelSerializer):
     """One LoRA in a list. ``size`` in bytes; ``preview_url`` null without a preview;
-    ``civitai_url`` null unless the Civitai model and version are known."""
+    ``civitai_url`` null unless the Civitai model and version are known; ``outside_root`` true
+    when the file's real path leaves its root (a symlink to elsewhere): it is listed and usable,
+    but rename, move, delete and preview changes answer 400 ``outside_root``."""
 
     root = RootRefSerializer(read_only=True)
     autov2 = serializers.CharField(read_only=True)
     preview_url = serializers.SerializerMethodField()
     civitai_url = serializers.SerializerMethodField()
+    outside_root = serializers.SerializerMethodField()
 
     class Meta:
         model = LoraModel
@@ -34,7 +39,7 @@ class LoraSerializer(serializers.ModelSerializer):
                   "excluded", "status", "sha256", "autov2", "autov3", "network_module",
                   "network_rank", "network_alpha", "preferred_weight", "notes", "usage_tips",
                   "civitai_model_id", "civitai_version_id", "civitai_url", "created_at",
-                  "updated_at", "scan_error"]
+                  "updated_at", "scan_error", "outside_root"]
         read_only_fields = fields
 
     def to_representation(self, instance):
@@ -48,12 +53,19 @@ class LoraSerializer(serializers.ModelSerializer):
         data["autov2"] = o.sha256[:10]
         data["preview_url"] = self.get_preview_url(o)
         data["civitai_url"] = self.get_civitai_url(o)
+        data["outside_root"] = self.get_outside_root(o)
         data["created_at"] = _iso(o.created_at)
         data["updated_at"] = _iso(o.updated_at)
         return {name: data[name] for name in self.Meta.fields}
 
     def get_preview_url(self, obj) -> str | None:
         return f"/api/loras/{obj.pk}/preview/" if obj.preview else None
+
+    def get_outside_root(self, obj) -> bool:
+        # One memoized realpath per serializer: a page shares its roots and most folders.
+        resolve = self.__dict__.setdefault("_resolve",
+                                           functools.lru_cache(maxsize=512)(os.path.realpath))
+        return is_outside_root(obj.root.path, obj.abs_path, resolve=resolve)
 
     def get_civitai_url(self, obj) -> str | None:
         if obj.civitai_model_id and obj.civitai_version_id:
@@ -63,7 +75,7 @@ class LoraSerializer(serializers.ModelSerializer):
 
 
 _PLAIN = [f for f in LoraSerializer.Meta.fields if f not in (
-    "root", "autov2", "preview_url", "civitai_url", "created_at", "updated_at")]
+    "root", "autov2", "preview_url", "civitai_url", "created_at", "updated_at", "outside_root")]
 _datetime_field = serializers.DateTimeField()
 
 

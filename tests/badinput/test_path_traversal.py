@@ -140,17 +140,20 @@ PATH_OPS = _path_operations()
 RELATIVE = [(k, v) for k, v in ENDPOINTS.items() if k in PATH_OPS]
 
 
+PATH_CODES = ("invalid_path", "outside_root")  # a bad shape; a symlink out of the root
+
+
 def _refused(r) -> bool:
     """400, or (bulk and plan answers) 200 where every item is refused as a bad path."""
     if r.status_code == 400:
-        return r.json()["code"] in ("invalid_path", "invalid", "invalid_template")
+        return r.json()["code"] in (*PATH_CODES, "invalid", "invalid_template")
     if r.status_code != 200:
         return False
     body = r.json()
     if "results" in body:  # bulk: per-item errors
-        return all(not x["ok"] and x["code"] == "invalid_path" for x in body["results"])
+        return all(not x["ok"] and x["code"] in PATH_CODES for x in body["results"])
     if "moves" in body:  # auto-organize dry run: the move is listed as a conflict, not a move
-        return not body["moves"] and all(c["code"] == "invalid_path" for c in body["conflicts"])
+        return not body["moves"] and all(c["code"] in PATH_CODES for c in body["conflicts"])
     return False
 
 

@@ -44,7 +44,7 @@ def test_list_item_shape(catalog, api_client):
         "trigger_words", "tags", "nsfw_level", "preview_url", "favorite", "excluded", "status",
         "sha256", "autov2", "autov3", "network_module", "network_rank", "network_alpha",
         "preferred_weight", "notes", "usage_tips", "civitai_model_id", "civitai_version_id",
-        "civitai_url", "created_at", "updated_at", "scan_error"}
+        "civitai_url", "created_at", "updated_at", "scan_error", "outside_root"}
     assert item["relative_path"] == "sd15/anime.safetensors" and item["folder"] == "sd15"
     assert item["root"] == {"id": catalog.root.pk, "name": "main"}
     assert item["civitai_url"] == "https://civitai.com/models/10?modelVersionId=11"

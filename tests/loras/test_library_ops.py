@@ -136,7 +136,7 @@ def test_move_through_a_symlink_out_of_the_root_is_refused(lib, api_client, tmp_
     os.symlink(outside, lib.path / "escape")
     lora = lib.lora("a.safetensors")
     r = api_client.post(f"/api/loras/{lora.pk}/move/", {"folder": "escape"}, format="json")
-    assert r.status_code == 400 and r.json()["code"] == "invalid_path"
+    assert r.status_code == 400 and r.json()["code"] == "outside_root"
     assert os.listdir(outside) == []
 
 
