@@ -108,7 +108,8 @@ def _reclaim_expired(now, *, everything: bool = False) -> dict:
                 job.status, job.worker, job.lease_expires_at = Job.Status.QUEUED, "", None
                 job.message = "Its worker stopped; queued again."
                 job_save(job=job, fields=["status", "worker", "lease_expires_at", "message"])
-                transaction.on_commit(lambda job=job: job_republish(job=job))
+                if not everything:  # after a restart, _republish_lost publishes every queued job
+                    transaction.on_commit(lambda job=job: job_republish(job=job))
                 counts["requeued"] += 1
     return counts
 

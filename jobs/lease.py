@@ -65,7 +65,7 @@ def job_claim(*, job_id, total_steps: int | None = None, message: str = "") -> J
     job = Job.objects.get(pk=job_id)
     if not claimed:
         if job.status == Job.Status.QUEUED and job.cancel_requested:
-            return job_mark_canceled(job=job)
+            job_mark_canceled(job=job)
         return None
     job.lease_token = token
     job_publish(job=job)
