@@ -9,7 +9,7 @@ other hooks are not affected.
 Built-in hooks: thumbnails (makes a missing one), tags (prompt terms, style, LoRA tags and
 trigger words), usage (UsageLog with estimated cost from ``PROVIDER_COSTS``), narration (when
 ``NARRATION_AUTO``) and webhook (when ``WEBHOOK_URL``: POST of the job snapshot after commit,
-HMAC-SHA256 signed, retried with exponential backoff).
+HMAC-SHA256 signed, delivered by its own Celery task retried with exponential backoff).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.module_loading import import_string
+
+from .tasks import webhook_deliver as webhook_deliver_task
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +168,23 @@ def webhook_signature(*, body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def webhook_deliver(*, job_id) -> bool:
+class WebhookRetryable(Exception):
+    """A delivery that may work later: a connection error, a 5xx or a 429 answer."""
+
+
+class WebhookRefused(Exception):
+    """A delivery the receiver refused (another 4xx): retrying will not help."""
+
+
+def webhook_post(*, job_id) -> None:
     """POST ``{"event": "generation.finished", "job": <job snapshot>}`` to ``WEBHOOK_URL``
-    with ``X-Atelier-Signature``; retried ``WEBHOOK_RETRIES`` times with backoff
-    ``WEBHOOK_BACKOFF_SECONDS * 2**attempt`` on connection errors and 5xx/429 answers.
-    A final failure is added to the job result's ``hook_errors``. Returns True on a 2xx."""
+    once, with ``X-Atelier-Signature`` when ``WEBHOOK_SECRET`` is set (timeout
+    ``WEBHOOK_TIMEOUT_SECONDS`` seconds, redirects not followed).
+
+    Raises:
+        WebhookRetryable: connection error, 5xx or 429 (the task retries with backoff).
+        WebhookRefused: another non-2xx answer.
+    """
     import requests
 
     from jobs.models import Job
@@ -178,7 +192,7 @@ def webhook_deliver(*, job_id) -> bool:
 
     url = getattr(settings, "WEBHOOK_URL", "")
     if not url:
-        return False
+        return
     job = Job.objects.get(pk=job_id)
     body = json.dumps({"event": "generation.finished", "job": job_snapshot(job)},
                       sort_keys=True, separators=(",", ":")).encode()
@@ -187,38 +201,40 @@ def webhook_deliver(*, job_id) -> bool:
     secret = getattr(settings, "WEBHOOK_SECRET", "")
     if secret:
         headers["X-Atelier-Signature"] = webhook_signature(body=body, secret=secret)
-    retries = int(getattr(settings, "WEBHOOK_RETRIES", 3))
-    backoff = float(getattr(settings, "WEBHOOK_BACKOFF_SECONDS", 1.0))
     timeout = float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 10.0))
-    error = ""
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        try:
-            resp = requests.post(url, data=body, headers=headers, timeout=timeout,
-                                 allow_redirects=False)
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            continue
-        if 200 <= resp.status_code < 300:
-            return True
-        error = f"HTTP {resp.status_code}"
-        if resp.status_code < 500 and resp.status_code != 429:
-            break  # a client error will not get better by retrying
-    log.warning("webhook for job %s failed: %s", job.pk, error)
-    job.refresh_from_db(fields=["result"])
-    result = dict(job.result or {})
-    result.setdefault("hook_errors", []).append(
-        {"hook": "hook_webhook", "code": "webhook_failed", "message": error[:500]})
-    job.result = result
-    job.save(update_fields=["result"])
-    return False
+    try:
+        resp = requests.post(url, data=body, headers=headers, timeout=timeout,
+                             allow_redirects=False)
+    except requests.RequestException as exc:
+        raise WebhookRetryable(type(exc).__name__) from exc
+    if 200 <= resp.status_code < 300:
+        return
+    if resp.status_code >= 500 or resp.status_code == 429:
+        raise WebhookRetryable(f"HTTP {resp.status_code}")
+    raise WebhookRefused(f"HTTP {resp.status_code}")
+
+
+def webhook_failed(*, job_id, error: str) -> None:
+    """Record a delivery that finally failed in the job result's ``hook_errors``."""
+    from jobs.models import Job
+
+    log.warning("webhook for job %s failed: %s", job_id, error)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        result = dict(job.result or {})
+        result.setdefault("hook_errors", []).append(
+            {"hook": "hook_webhook", "code": "webhook_failed", "message": error[:500]})
+        job.result = result
+        job.save(update_fields=["result"])
 
 
 def hook_webhook(*, request, images, job, started) -> None:
-    """When ``WEBHOOK_URL`` is set, deliver the job result after the transaction commits (the
-    job is then finished and its result final)."""
+    """When ``WEBHOOK_URL`` is set, queue the delivery of the job result (its own Celery task,
+    ``images.webhook_deliver``, retried ``WEBHOOK_RETRIES`` times with backoff
+    ``WEBHOOK_BACKOFF_SECONDS * 2**retry`` seconds) after the transaction commits — the job is
+    then finished, its result final, and the generation worker is free at once."""
     if not getattr(settings, "WEBHOOK_URL", ""):
         return
-    job_id = job.pk
-    transaction.on_commit(lambda: webhook_deliver(job_id=job_id), robust=True)
+    job_id = str(job.pk)
+    transaction.on_commit(lambda: webhook_deliver_task.apply_async(
+        args=[job_id], queue="default"), robust=True)

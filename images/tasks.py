@@ -17,3 +17,28 @@ def image_narrate_run(job_id: str, image_id: int) -> str:
     from . import services_narration
 
     return services_narration.image_narrate_run(job_id=job_id, image_id=image_id).status
+
+
+@shared_task(name="images.webhook_deliver", bind=True, acks_late=True)
+def webhook_deliver(self, job_id: str) -> bool:
+    """Deliver the webhook of finished job ``job_id`` (``images.hooks.webhook_post``); a
+    retryable failure is retried ``WEBHOOK_RETRIES`` times, ``WEBHOOK_BACKOFF_SECONDS *
+    2**retry`` seconds apart; the final failure is recorded in the job's ``hook_errors``.
+    Returns True when delivered."""
+    from django.conf import settings
+
+    from . import hooks
+
+    try:
+        hooks.webhook_post(job_id=job_id)
+    except hooks.WebhookRetryable as exc:
+        retries = int(settings.WEBHOOK_RETRIES)
+        if self.request.retries >= retries:
+            hooks.webhook_failed(job_id=job_id, error=str(exc))
+            return False
+        raise self.retry(countdown=float(settings.WEBHOOK_BACKOFF_SECONDS)
+                         * 2 ** self.request.retries, max_retries=retries) from exc
+    except hooks.WebhookRefused as exc:
+        hooks.webhook_failed(job_id=job_id, error=str(exc))
+        return False
+    return True
