@@ -95,19 +95,6 @@ def job_create_exclusive(*, kind: str, user=None, what: str, total_steps: int = 
     return job
 
 
-def job_start(*, job: Job, total_steps: int | None = None, message: str = "") -> Job:
-    """Mark ``job`` running (a re-delivered job restarts from step 0)."""
-    job.status = Job.Status.RUNNING
-    job.started_at = timezone.now()
-    job.step = 0
-    job.progress = 0.0
-    job.message = message
-    if total_steps is not None:
-        job.total_steps = total_steps
-    return job_save(job=job, fields=["status", "started_at", "step", "progress", "message",
-                                     "total_steps"])
-
-
 def job_succeed(*, job: Job, result: dict, message: str = "") -> Job:
     """Finish ``job`` successfully with a JSON ``result``."""
     job.status = Job.Status.SUCCEEDED

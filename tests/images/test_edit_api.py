@@ -251,10 +251,11 @@ def test_img2img_and_inpaint_on_the_local_diffusers_pipeline(
 
 
 def test_progress_reporter_carries_a_preview(user):
+    from jobs.lease import job_claim
     from jobs.progress import ProgressReporter
-    from jobs.services import job_create, job_start
+    from jobs.services import job_create
 
-    job = job_start(job=job_create(kind="edit", user=user, total_steps=4))
+    job = job_claim(job_id=job_create(kind="edit", user=user, total_steps=4).pk)
     reporter = ProgressReporter(job, min_interval=0)
     reporter.step(1, 4)
     assert "preview" not in Job.objects.get(pk=job.pk).result
