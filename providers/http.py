@@ -3,16 +3,21 @@
 Rules (issue #5, PROTOCOLS.md §2-§7):
 
 - every call has a timeout (seconds; ``(connect, read)`` both set to ``timeout``);
-- 408, 429, 5xx, connection errors and timeouts are retried ``max_retries`` times, waiting the
-  provider's hint when it gives one (``Retry-After`` as seconds or an HTTP date, OpenAI's
+- 408, 429, 5xx, connection errors and timeouts are retried ``max_retries`` times under the
+  one retry policy of the HTTP clients (``loras.outbound.retry_policy``, on tenacity), waiting
+  the provider's hint when it gives one (``Retry-After`` as seconds or an HTTP date, OpenAI's
   ``retry-after-ms``, Gemini's ``google.rpc.RetryInfo.retryDelay`` such as ``"3s"``, Replicate's
   ``"resets in ~30s"``), else ``backoff * 2**attempt`` seconds; a hint longer than
   ``max_retry_wait`` fails at once as retryable;
 - other 4xx are permanent: 401/403 → ``provider_auth``, 402 or an ``insufficient_quota`` 429 →
   ``provider_quota``, a content-policy refusal → ``content_policy``, the rest →
-  ``provider_bad_request``; the message is the provider's own;
+  ``provider_bad_request``; the message is the provider's own *structured* error message
+  (a JSON ``error.message``, ``detail``...), never a raw body;
 - requests go only to the configured base URL's origin (plus the listed ``extra_hosts``, e.g.
-  Replicate's ``replicate.delivery`` output host); anything else is ``url_not_allowed``.
+  Replicate's ``replicate.delivery`` output host), the host a staff member configured (it may
+  be on loopback, like a local SD.Next); anything else is ``url_not_allowed``. Redirects of a
+  GET are followed by hand, each hop checked by the same rule before it is requested (at most
+  ``MAX_REDIRECTS``); other methods never follow one.
 
 The last failure of each provider is kept in the Django cache for ``/api/providers/health/``.
 """
@@ -27,6 +32,8 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import requests
+
+from loras.outbound import MAX_REDIRECTS, RetryLater, retry_policy
 
 from .base import GenerationCancelled, ProgressSink, ProviderError
 
@@ -80,8 +87,10 @@ def _json_or_none(response: requests.Response) -> Any:
 
 
 def error_text(response: requests.Response) -> str:
-    """The provider's own error message from the usual body shapes (``{"error":{"message"}}``,
-    ``{"errors":[{"message"}]}``, RFC 7807 ``detail``, A1111 ``{"detail"}``), else the text."""
+    """The provider's own error message from the usual JSON body shapes
+    (``{"error":{"message"}}``, ``{"errors":[{"message"}]}``, RFC 7807 ``detail``, A1111
+    ``{"detail"}``), else the HTTP reason phrase: a body that is not such JSON (an HTML page,
+    a proxy's answer) is never echoed."""
     body = _json_or_none(response)
     if isinstance(body, dict):
         error = body.get("error")
@@ -93,7 +102,7 @@ def error_text(response: requests.Response) -> str:
         for key in ("detail", "message", "error", "title"):
             if body.get(key):
                 return str(body[key])[:500]
-    return (response.text or response.reason or f"HTTP {response.status_code}")[:500]
+    return (response.reason or f"HTTP {response.status_code}")[:500]
 
 
 def error_code_of(response: requests.Response) -> str:
@@ -205,7 +214,67 @@ class RemoteClient:
             kind = "provider_bad_request"
         return ProviderError(kind, f"{self.provider} ({status}): {message}")
 
-    # -- the one retry loop ----------------------------------------------------------------
+    # -- requests ----------------------------------------------------------------------------
+    def _send_once(self, method: str, url: str, *, timeout: float,
+                   **kwargs: Any) -> requests.Response:
+        """One request; a GET/HEAD follows redirects by hand, each ``Location`` passing
+        :meth:`url` before it is requested (``Authorization`` dropped on a change of host).
+
+        Raises:
+            ProviderError: ``url_not_allowed`` for a hop elsewhere; ``provider_bad_response``
+                after ``MAX_REDIRECTS`` hops. ``requests`` network errors.
+        """
+        headers = kwargs.pop("headers")
+        first_host = urlsplit(url).netloc.lower()
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._session().request(method, url, headers=headers,
+                                               timeout=(timeout, timeout), auth=self.auth,
+                                               allow_redirects=False, **kwargs)
+            if method.upper() not in ("GET", "HEAD") or not response.is_redirect:
+                return response
+            location = requests.compat.urljoin(response.url or url,
+                                               response.headers["Location"])
+            response.close()
+            url = self.url(location)
+            if urlsplit(url).netloc.lower() != first_host:
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        raise ProviderError("provider_bad_response",
+                            f"{self.provider}: more than {MAX_REDIRECTS} redirects.")
+
+    def _attempt(self, method: str, url: str, *, attempt: int, timeout: float,
+                 ok: Callable[[requests.Response], bool] | None,
+                 **kwargs: Any) -> requests.Response:
+        """One try: the response, a permanent :class:`ProviderError`, or :class:`RetryLater`
+        with the provider's hint or the backoff as its delay."""
+        hint = None
+        try:
+            response = self._send_once(method, url, timeout=timeout, **kwargs)
+        except requests.Timeout:
+            error = ProviderError("provider_timeout",
+                                  f"{self.provider}: no answer within {timeout:g} s.",
+                                  retryable=True)
+        except requests.ConnectionError as exc:
+            error = ProviderError("provider_unavailable",
+                                  f"{self.provider} is unreachable at {self.base_url} "
+                                  f"({type(exc).__name__}).", retryable=True)
+        else:
+            if ok is not None and ok(response):
+                return response
+            if response.status_code < 400:
+                return response
+            if response.status_code not in RETRY_STATUSES or (
+                    "insufficient_quota" in error_code_of(response)):
+                raise self._remember(self.permanent_error(response))
+            hint = parse_retry_hint(response)
+            message = error_text(response)
+            if looks_like_policy(message, error_code_of(response)):
+                raise self._remember(self.permanent_error(response))
+            code = ("provider_rate_limited" if response.status_code == 429
+                    else "provider_unavailable")
+            error = ProviderError(code, f"{self.provider} ({response.status_code}): "
+                                        f"{message}", retryable=True)
+        raise RetryLater(error, hint if hint is not None else self.backoff * (2 ** attempt))
+
     def request(self, method: str, path_or_url: str, *, sink: ProgressSink | None = None,
                 timeout: float | None = None, retries: int | None = None,
                 ok: Callable[[requests.Response], bool] | None = None,
@@ -214,61 +283,36 @@ class RemoteClient:
         accepts).
 
         Args:
-            sink: when given, ``sink.should_cancel()`` is checked before each retry wait.
+            sink: when given, ``sink.should_cancel()`` is checked while waiting to retry.
             timeout: seconds, default the client's.
             retries: default ``max_retries``; 0 for calls that must not repeat.
             kwargs: passed to ``requests`` (``json``, ``data``, ``files``, ``headers``...).
 
         Raises:
             ProviderError: permanent HTTP errors at once (see :meth:`permanent_error`);
+                ``url_not_allowed`` for a URL or redirect hop off the configured hosts;
                 ``provider_rate_limited`` / ``provider_unavailable`` / ``provider_timeout``
                 (``retryable=True``) when retries are exhausted or a hint is too long.
             GenerationCancelled: the sink asked to cancel while waiting to retry.
         """
         url = self.url(path_or_url)
         headers = {**self.headers, **kwargs.pop("headers", {})}
-        retries = self.max_retries if retries is None else retries
         timeout = self.timeout if timeout is None else timeout
-        for attempt in range(retries + 1):
-            hint = None
-            try:
-                response = self._session().request(method, url, headers=headers,
-                                                   timeout=(timeout, timeout), auth=self.auth,
-                                                   allow_redirects=False, **kwargs)
-            except requests.Timeout:
-                error = ProviderError("provider_timeout",
-                                      f"{self.provider}: no answer within {timeout:g} s.",
-                                      retryable=True)
-            except requests.ConnectionError as exc:
-                error = ProviderError("provider_unavailable",
-                                      f"{self.provider} is unreachable at {self.base_url} "
-                                      f"({type(exc).__name__}).", retryable=True)
-            else:
-                if ok is not None and ok(response):
-                    return response
-                if response.status_code < 400:
-                    return response
-                if response.status_code not in RETRY_STATUSES or (
-                        "insufficient_quota" in error_code_of(response)):
-                    raise self._remember(self.permanent_error(response))
-                hint = parse_retry_hint(response)
-                message = error_text(response)
-                if looks_like_policy(message, error_code_of(response)):
-                    raise self._remember(self.permanent_error(response))
-                code = ("provider_rate_limited" if response.status_code == 429
-                        else "provider_unavailable")
-                error = ProviderError(code, f"{self.provider} ({response.status_code}): "
-                                            f"{message}", retryable=True)
-            if attempt >= retries:
-                break
-            delay = hint if hint is not None else self.backoff * (2 ** attempt)
-            if delay > self.max_retry_wait:
-                error.message += f" (asked to wait {delay:g} s)"
-                break
-            log.info("%s %s %s failed (%s); retry %d in %.2f s", self.provider, method, url,
-                     error.code, attempt + 1, delay)
-            self._sleep(delay, sink)
-        raise self._remember(error)
+
+        def give_up(last: RetryLater) -> ProviderError:
+            if last.delay > self.max_retry_wait:
+                last.error.message += f" (asked to wait {last.delay:g} s)"
+            return self._remember(last.error)
+
+        policy = retry_policy(retries=self.max_retries if retries is None else retries,
+                              max_wait=self.max_retry_wait, give_up=give_up,
+                              sleep=lambda seconds: self._sleep(seconds, sink),
+                              name=f"{self.provider} {method} {url}")
+        for attempt in policy:
+            with attempt:
+                return self._attempt(method, url, attempt=attempt.retry_state.attempt_number - 1,
+                                     timeout=timeout, ok=ok, headers=headers, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover - the policy raises
 
     @staticmethod
     def _sleep(seconds: float, sink: ProgressSink | None) -> None:
@@ -291,10 +335,11 @@ class RemoteClient:
         try:
             return response.json()
         except ValueError:
+            ctype = (response.headers.get("Content-Type") or "no content type")[:100]
             raise self._remember(ProviderError(
                 "provider_bad_response",
-                f"{self.provider} answered {response.status_code} without JSON: "
-                f"{response.text[:200]!r}")) from None
+                f"{self.provider} answered {response.status_code} without JSON ({ctype}).")) \
+                from None
 
     def ping(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One call for health checks: ``{"reachable", "latency_ms", "detail"}``; never raises.

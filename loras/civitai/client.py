@@ -13,15 +13,18 @@ Facts (PROTOCOLS.md §1, from civitai/civitai-developer-docs and civitai/civitai
   Without ``Content-Type: application/json`` an early-access or login-required file redirects
   to an HTML page (status 200); with it, ``401 {"error":"Unauthorized"}`` or
   ``403 {"error":"Early Access","deadline":…}``. A final ``text/html`` is an auth failure.
-- 429 (with or without ``Retry-After``) and 5xx are retried with backoff (see ``ratelimit``).
+- 429 (with or without ``Retry-After``) and 5xx are retried with backoff (see ``ratelimit``)
+  under the one retry policy of the HTTP clients (``loras.outbound.retry_policy``).
 
-Errors are :class:`~core.exceptions.ApplicationError` subclasses, so the API maps them once:
-a rate limit is never reported as "not found" (nor leads to a deletion).
+Every request, metadata included, goes through :func:`loras.outbound.outbound_get`, so every
+redirect hop is checked before it is requested. Errors are
+:class:`~core.exceptions.ApplicationError` subclasses, so the API maps them once: a rate limit
+is never reported as "not found" (nor leads to a deletion). Their messages say the status and
+the call, never the remote body (whatever answered may not be Civitai).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Iterator
 
 import requests
@@ -29,11 +32,10 @@ from django.conf import settings
 from django.core.cache import cache
 
 from core.exceptions import ApplicationError
-from loras.outbound import outbound_get
+from loras.outbound import RetryLater, outbound_get, retry_policy
 
 from .ratelimit import limiter, parse_retry_after
 
-log = logging.getLogger(__name__)
 NOT_FOUND_KEY = "civitai:not-found:{}"
 
 
@@ -75,16 +77,6 @@ class CivitaiLoginRequired(CivitaiError):
         super().__init__("civitai_login_required", message, status=status)
 
 
-def _error_text(response: requests.Response) -> str:
-    try:
-        body = response.json()
-        if isinstance(body, dict):
-            return str(body.get("error") or body.get("message") or body)[:300]
-    except ValueError:
-        pass
-    return response.text[:300]
-
-
 def sync_client() -> "CivitaiClient":
     """A client for HTTP request handlers: it never waits longer than
     ``CIVITAI_SYNC_MAX_WAIT`` seconds (default 10) for one rate-limit pause, answering 429 with
@@ -118,58 +110,66 @@ class CivitaiClient:
     def close(self) -> None:
         self.session.close()
 
-    # -- the one retry loop -------------------------------------------------------------
+    # -- retries ------------------------------------------------------------------------
+    def _attempt(self, send: Callable[[], requests.Response], what: str,
+                 attempt: int) -> requests.Response:
+        """One paced call: the response unless it is a 429/5xx or a network error, which
+        penalize the shared limiter and raise :class:`RetryLater`."""
+        if limiter.acquire(max_wait=self.max_wait) is None:
+            raise CivitaiRateLimited(f"Civitai calls are paused by a rate limit ({what}).",
+                                     retry_after=limiter.pending())
+        try:
+            response = send()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            delay = limiter.backoff_delay(attempt)
+            error: CivitaiError = CivitaiUnavailable(
+                f"Civitai is unreachable ({what}): {type(exc).__name__}.", retry_after=delay)
+        else:
+            if response.status_code != 429 and response.status_code < 500:
+                return response
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = limiter.backoff_delay(attempt, retry_after)
+            response.close()
+            if response.status_code == 429:
+                error = CivitaiRateLimited(f"Civitai rate limit ({what}).", retry_after=delay)
+            else:
+                error = CivitaiUnavailable(
+                    f"Civitai answered {response.status_code} ({what}).", retry_after=delay)
+        limiter.penalize(delay)  # every thread of this process waits, not only this call
+        raise RetryLater(error, delay)
+
     def _send(self, send: Callable[[], requests.Response], what: str) -> requests.Response:
-        """Run ``send`` under the limiter, retrying 429, 5xx and network errors.
+        """Run ``send`` under the limiter with the shared retry policy: 429, 5xx and network
+        errors are retried up to ``CIVITAI_MAX_RETRIES`` times, each wait being the server's
+        ``Retry-After`` (capped by ``CIVITAI_MAX_RETRY_AFTER``) or the backoff, spent in the
+        limiter before the next call.
 
         Returns the first response that is neither 429 nor 5xx.
 
         Raises:
-            CivitaiRateLimited, CivitaiUnavailable: after ``CIVITAI_MAX_RETRIES`` retries, or
-                at once when a wait would exceed ``max_wait`` (``retry_after`` says how long).
+            CivitaiRateLimited, CivitaiUnavailable: after the retries, or at once when a wait
+                would exceed ``max_wait`` (``retry_after`` says how long).
+            ApplicationError: 400 ``url_not_allowed`` / ``too_many_redirects`` from a hop.
         """
-        retries = int(settings.CIVITAI_MAX_RETRIES)
-        for attempt in range(retries + 1):
-            if limiter.acquire(max_wait=self.max_wait) is None:
-                raise CivitaiRateLimited(f"Civitai calls are paused by a rate limit ({what}).",
-                                         retry_after=limiter.pending())
-            try:
-                response = send()
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                delay = limiter.backoff_delay(attempt)
-                error: CivitaiError = CivitaiUnavailable(
-                    f"Civitai is unreachable ({what}): {type(exc).__name__}.", retry_after=delay)
-            else:
-                if response.status_code != 429 and response.status_code < 500:
-                    return response
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = limiter.backoff_delay(attempt, retry_after)
-                detail = _error_text(response)
-                response.close()
-                if response.status_code == 429:
-                    error = CivitaiRateLimited(
-                        f"Civitai rate limit ({what}): {detail}", retry_after=delay)
-                else:
-                    error = CivitaiUnavailable(
-                        f"Civitai answered {response.status_code} ({what}).", retry_after=delay)
-            limiter.penalize(delay)
-            if attempt == retries or (self.max_wait is not None and delay > self.max_wait):
-                raise error
-            log.info("civitai %s: %s; retry %d in %.2fs", what, error.code, attempt + 1, delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        policy = retry_policy(retries=int(settings.CIVITAI_MAX_RETRIES), max_wait=self.max_wait,
+                              sleep=lambda seconds: None, name=f"civitai {what}")
+        for attempt in policy:
+            with attempt:
+                return self._attempt(send, what, attempt.retry_state.attempt_number - 1)
+        raise AssertionError("unreachable")  # pragma: no cover - the policy raises
 
     def _get_json(self, path: str, *, params: dict | None = None) -> dict:
         url = f"{self.base_url}/api/v1{path}"
-        response = self._send(lambda: self.session.get(url, params=params, timeout=self.timeout),
-                              path)
-        if response.status_code == 404:
-            raise CivitaiNotFound(f"Civitai: {_error_text(response)} ({path}).")
-        if response.status_code in (401, 403):
-            raise CivitaiLoginRequired(f"Civitai refused {path}: {_error_text(response)}",
-                                       status=response.status_code)
-        if response.status_code >= 400:
-            raise CivitaiError("civitai_error", f"Civitai answered {response.status_code} "
-                               f"for {path}: {_error_text(response)}")
+        response = self._send(lambda: outbound_get(self.session, url, params=params,
+                                                   timeout=self.timeout, stream=False), path)
+        status = response.status_code
+        if status == 404:
+            raise CivitaiNotFound(f"Civitai has no match for {path}.")
+        if status in (401, 403):
+            raise CivitaiLoginRequired(f"Civitai refused {path} ({status}); an API key with "
+                                       "access may be needed.", status=status)
+        if status >= 300:
+            raise CivitaiError("civitai_error", f"Civitai answered {status} for {path}.")
         try:
             return response.json()
         except ValueError:
@@ -274,24 +274,20 @@ class CivitaiClient:
         response = self._send(lambda: outbound_get(self.session, url, headers=headers,
                                                    timeout=self.timeout), "download")
         ctype = response.headers.get("Content-Type", "")
-        if response.status_code in (401, 403):
-            detail = _error_text(response)
+        status = response.status_code
+        if status in (401, 403):
             response.close()
             raise CivitaiLoginRequired(
-                f"Civitai refused the download ({response.status_code} {detail}); this file "
-                "needs an API key with access (login required or early access).",
-                status=response.status_code)
-        if response.status_code in (404, 410):
-            detail = _error_text(response)
+                f"Civitai refused the download ({status}); this file needs an API key with "
+                "access (login required or early access).", status=status)
+        if status in (404, 410):
             response.close()
-            raise CivitaiNotFound(f"Civitai has no file for version {version_id}: {detail}")
-        if response.status_code == 416 and start:
+            raise CivitaiNotFound(f"Civitai has no file for version {version_id} ({status}).")
+        if status == 416 and start:
             return response  # the caller decides (the .part may already be complete)
-        if response.status_code not in (200, 206):
-            detail = _error_text(response)
+        if status not in (200, 206):
             response.close()
-            raise CivitaiError("civitai_error",
-                               f"Download answered {response.status_code}: {detail}")
+            raise CivitaiError("civitai_error", f"Download answered {status}.")
         if "text/html" in ctype:
             response.close()
             raise CivitaiLoginRequired(

@@ -101,6 +101,25 @@ def test_redirect_within_the_rules_is_followed(lora, api_client, httpserver, loo
     assert r.status_code == 200, r.content
 
 
+def test_preview_redirect_to_another_name_of_loopback_is_refused(
+        lora, api_client, httpserver, settings):
+    """``localhost`` is configured (loopback allowed for it); ``127.0.0.1`` is not: a hop
+    there is refused though it is the same machine, and nothing is requested from it."""
+    settings.OUTBOUND_ALLOWED_HOSTS = ["localhost"]
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+    httpserver.expect_request("/img.png").respond_with_data(good_png(),
+                                                           content_type="image/png")
+    _redirect(httpserver, "/r", f"http://127.0.0.1:{httpserver.port}/img.png")
+    r = api_client.post(f"/api/loras/{lora.pk}/preview/",
+                        {"url": f"http://localhost:{httpserver.port}/r"}, format="json")
+    assert r.status_code == 400 and r.json()["code"] == "url_not_allowed", r.content
+    assert not any(req.path == "/img.png" for req, _ in httpserver.log)
+    settings.OUTBOUND_ALLOWED_HOSTS = ["localhost", "127.0.0.1"]  # configured: followed
+    r = api_client.post(f"/api/loras/{lora.pk}/preview/",
+                        {"url": f"http://localhost:{httpserver.port}/r"}, format="json")
+    assert r.status_code == 200, r.content
+
+
 def test_private_address_refused_when_private_is_off(lora, api_client, httpserver, settings):
     """Even an allow-listed host is refused while it resolves to loopback, and nothing is
     requested from it."""
