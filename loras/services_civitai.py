@@ -39,7 +39,7 @@ from .civitai import (
 )
 from .models import LoraModel
 from .outbound import outbound_get
-from .paths import relative_to_root
+from .paths import is_outside_root, relative_to_root
 from .sidecars import preview_path, stem_of
 from .tasks_civitai import civitai_refresh_all_run as civitai_refresh_all_run_task
 
@@ -146,8 +146,8 @@ def lora_preview_fetch(*, lora: LoraModel, version: dict, client: CivitaiClient)
     (no image, not an image, too big, or any fetch error: a preview never fails a refresh).
     """
     file_path = lora.abs_path
-    if preview_path(file_path):
-        return None
+    if preview_path(file_path) or is_outside_root(lora.root.path, file_path):
+        return None  # a file outside its root is never written next to (loras.paths)
     image = _pick_preview(version)
     if image is None:
         return None

@@ -251,3 +251,20 @@ def test_the_scan_report_names_files_outside_their_root(world):
     report = library_scan(roots=[world["root"]])
     assert report["outside_root"] == [{"root": world["root"].pk,
                                        "path": "linked/outside.safetensors"}]
+
+
+def test_a_civitai_refresh_writes_no_preview_next_to_an_escaped_file(world, api_client,
+                                                                      fake_civitai):
+    """The refresh still fills metadata (a read-only file is still a known LoRA), but its
+    preview download is not written into the folder outside the root."""
+    data = (world["outside"] / "outside.safetensors").read_bytes()
+    fake_civitai.add_version(version_id=31, model_id=32, data=data)
+    r = api_client.post(f"/api/loras/{world['lora'].pk}/civitai/refresh/")
+    assert r.status_code == 200, r.content
+    assert r.json()["civitai_version_id"] == 31
+    assert fake_civitai.count("/img/") == 0  # not even fetched
+    _untouched(world)
+
+
+# The fake Civitai server on loopback.
+from tests.support.fake_civitai import fake_civitai, fake_civitai_server  # noqa: E402,F401
