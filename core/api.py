@@ -1,5 +1,6 @@
 """Auth endpoint: ``POST /api/auth/token/`` with ``{username, password}`` returns ``{token}``."""
 
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
@@ -29,5 +30,8 @@ class ObtainTokenView(ObtainAuthToken):
         serializer = self.serializer_class(data=request.data,
                                            context={"request": request._request})
         serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        user = serializer.validated_data["user"]
+        # A login like the form's: last_login is set and django-axes clears the failure count.
+        user_logged_in.send(sender=type(user), request=request._request, user=user)
+        token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})

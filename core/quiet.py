@@ -10,6 +10,7 @@ never for the CLI commands whose own bars are their output).
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
@@ -31,3 +32,18 @@ def quiet_model_libraries(*, progress_bars: bool = False) -> None:
         os.environ.setdefault("TQDM_DISABLE", "1")
     for category in (UserWarning, FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category, module=_LIBRARIES)
+
+
+class ClientErrorsOneLine(logging.Filter):
+    """A log filter (``LOGGING`` handler ``console``): records of a 4xx answer (Django's
+    ``django.request`` and ``django.security.*`` records carry ``status_code``) are printed as
+    their one message line, without the traceback Django attaches to e.g. ``DisallowedHost``;
+    the client erred, not the server. 5xx records keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            record.exc_info = None
+            record.exc_text = None
+            record.stack_info = None
+        return True

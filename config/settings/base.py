@@ -513,12 +513,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"client_errors_one_line": {"()": "core.quiet.ClientErrorsOneLine"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["client_errors_one_line"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"},
                 # uvicorn (manage.py serve): start/stop and errors only, no per-request lines;
                 # django.request logs one line per 4xx and a traceback per 5xx.
-                "uvicorn": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+                "uvicorn": {"level": "WARNING"}, "axes": {"level": "ERROR"}},
 }
 
 # ------------------------------------------------------------------------------ serve (#12)
