@@ -36,10 +36,9 @@ def normalize_relative(path: str) -> str:
 def path_is_inside(root_real: str, real: str) -> bool:
     """Whether the real path ``real`` is ``root_real`` or below it (both absolute and already
     resolved with ``os.path.realpath``)."""
-    try:
-        return os.path.commonpath([root_real, real]) == root_real
-    except ValueError:  # different drives, or one relative
-        return False
+    if real == root_real:
+        return True
+    return real.startswith(root_real if root_real.endswith(os.sep) else root_real + os.sep)
 
 
 def real_path_in_root(root_path: str, path: str, *,
