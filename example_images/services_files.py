@@ -21,6 +21,7 @@ from django.db.models import Max
 
 from core.exceptions import ApplicationError
 from loras.models import LoraModel
+from loras.paths import path_is_inside
 
 from .files import (
     DecodedImage,
@@ -85,7 +86,7 @@ def import_path_resolve(path: str) -> str:
         raise ApplicationError("invalid_path", "Server-side import is off: no "
                                "EXAMPLE_IMAGES_IMPORT_ROOTS is configured.")
     full = os.path.realpath(path if os.path.isabs(path) else os.path.join(roots[0], path))
-    if not any(full.startswith(root + os.sep) for root in roots):
+    if not any(path_is_inside(root, full) for root in roots):
         raise ApplicationError("invalid_path", "The path is outside the allowed import "
                                "folders.")
     if not os.path.isfile(full):
