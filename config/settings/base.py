@@ -520,7 +520,9 @@ LOGGING = {
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"},
                 # uvicorn (manage.py serve): start/stop and errors only, no per-request lines;
                 # django.request logs one line per 4xx and a traceback per 5xx.
-                "uvicorn": {"level": "WARNING"}, "axes": {"level": "ERROR"}},
+                "uvicorn": {"level": "WARNING"}, "axes": {"level": "ERROR"},
+                # "No hostname was supplied" on every in-memory broker connection.
+                "kombu.connection": {"level": "ERROR"}},
 }
 
 # ------------------------------------------------------------------------------ serve (#12)
