@@ -11,6 +11,8 @@ a JSON object.
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core.redact import redact_paths, redact_paths_in
+
 from .events import job_group, remember_server_loop, user_group
 from .models import Job
 from .snapshots import job_snapshot
@@ -38,7 +40,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         if snapshot is not None:
-            await self.send_json({"type": "job", "job": snapshot})
+            await self.send_json({"type": "job", "job": self._for_viewer(snapshot)})
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
@@ -65,7 +67,17 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
 
     async def job_update(self, event):
-        await self.send_json({"type": "job", "job": event["job"]})
+        await self.send_json({"type": "job", "job": self._for_viewer(event["job"])})
+
+    def _for_viewer(self, snapshot: dict) -> dict:
+        """The snapshot as this socket's user may see it: for users who are not staff, absolute
+        server paths in ``message`` and ``error`` show their last component only (a worker
+        writes e.g. an OSError's path there); the REST snapshot does the same."""
+        user = self.scope.get("user")
+        if not snapshot or getattr(user, "is_staff", False):
+            return snapshot
+        return {**snapshot, "message": redact_paths(snapshot.get("message")),
+                "error": redact_paths_in(snapshot.get("error"))}
 
     @database_sync_to_async
     def _own_snapshot(self, user_id, job_id):

@@ -212,3 +212,33 @@ async def test_a_json_object_frame_still_works():
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from(timeout=5) == {"type": "pong"}
     await comm.disconnect()
+
+
+@database_sync_to_async
+def _failed_job_for(username, *, staff=False):
+    from tests.factories import JobFactory
+
+    user = UserFactory(username=username, is_staff=staff)
+    job = JobFactory(user=user, status="failed", error_code="internal_error",
+                     error_message="No such file: '/srv/atelier/var/models/sd15/unet/x.bin'",
+                     message="loading /srv/atelier/var/models/sd15")
+    return job.pk, Token.objects.create(user=user).key
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("staff", [False, True])
+async def test_websocket_job_errors_show_no_server_path_to_non_staff(staff):
+    from config.asgi import application
+
+    job_id, key = await _failed_job_for(f"ws-err-{staff}", staff=staff)
+    comm = WebsocketCommunicator(application, f"/ws/jobs/{job_id}/?token={key}",
+                                 headers=HEADERS)
+    assert (await comm.connect(timeout=5))[0]
+    job = (await comm.receive_json_from(timeout=5))["job"]
+    await comm.disconnect()
+    if staff:
+        assert "/srv/atelier/var/models/sd15/unet/x.bin" in job["error"]["message"]
+    else:
+        assert job["error"] == {"code": "internal_error", "message": "No such file: 'x.bin'"}
+        assert job["message"] == "loading sd15"
