@@ -9,6 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -59,7 +60,8 @@ def _first_leaf(fields, prefix: str = "") -> tuple[str, str]:
 
 def api_exception_handler(exc, context):
     """DRF exception handler producing ``{"code", "message", "fields"?}`` for every error,
-    unexpected exceptions included (500 ``internal_error``, traceback logged)."""
+    unexpected exceptions included (500 ``internal_error``, traceback logged). A delete that
+    ``on_delete=PROTECT`` rows prevent is 409 ``in_use``."""
     if isinstance(exc, ApplicationError):
         body = {"code": exc.code, "message": exc.message}
         if exc.fields:
@@ -71,6 +73,11 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         return Response({"code": "request_too_large", "message": str(exc)}, status=413)
+    elif isinstance(exc, (ProtectedError, RestrictedError)):
+        # A delete that rows still referring to the object prevent (on_delete=PROTECT): the
+        # client's conflict, not a crash. Views that know the case answer a precise code.
+        return Response({"code": "in_use", "message": "It is still in use by other objects and "
+                                                      "cannot be deleted."}, status=409)
     elif isinstance(exc, SuspiciousOperation):
         # Too many form fields, a bad Host...: Django itself answers these with 400.
         return Response({"code": "bad_request", "message": str(exc)}, status=400)

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
+from core.schema import api_errors
 from core.limits import uploads_check
 from jobs.api.serializers import JobAcceptedSerializer, JobSerializer, accepted_response
 from jobs.snapshots import job_snapshot
@@ -62,6 +63,7 @@ def _options(data: dict) -> dict:
     return {k: data.get(k) for k in ("limit_per_model", "nsfw_max", "optimize")}
 
 
+@api_errors(404, 409, 503)  # an unknown LoRA id; a download runs; the broker is down
 class DownloadView(APIView):
     throttle_scope = "example_download"  # THROTTLE_EXAMPLE_DOWNLOAD_RATE, per user
     @extend_schema(request=ExampleDownloadStartSerializer, responses={202: JobAcceptedSerializer})
@@ -73,6 +75,7 @@ class DownloadView(APIView):
         return accepted_response(job)
 
 
+@api_errors(404, 409, 503)
 class ForceView(APIView):
     throttle_scope = "example_download"
     @extend_schema(request=ExampleForceSerializer, responses={202: JobAcceptedSerializer})
@@ -110,6 +113,7 @@ class PauseView(APIView):
         return Response(JobSerializer(example_download_pause()).data)
 
 
+@api_errors(503)
 class ResumeView(APIView):
     throttle_scope = "example_download"
     @extend_schema(request=None, responses=JobSerializer)
@@ -118,6 +122,7 @@ class ResumeView(APIView):
         return Response(JobSerializer(example_download_resume()).data)
 
 
+@api_errors(404)
 class ImportView(APIView):
     throttle_scope = "example_import"  # THROTTLE_EXAMPLE_IMPORT_RATE, per user
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -145,6 +150,7 @@ class ImportView(APIView):
                         status=status.HTTP_201_CREATED)
 
 
+@api_errors(404)
 class HasView(APIView):
     @extend_schema(parameters=[LORA_PARAM], responses=inline_serializer("ExampleHas", {
         "lora": serializers.IntegerField(), "has": serializers.BooleanField(),
@@ -156,6 +162,7 @@ class HasView(APIView):
         return Response({"lora": lora.pk, "has": count > 0, "count": count})
 
 
+@api_errors(404)
 class OpenFolderView(APIView):
     @extend_schema(parameters=[LORA_PARAM], responses=inline_serializer("ExampleFolder", {
         "folder": serializers.CharField(), "exists": serializers.BooleanField(),
@@ -210,6 +217,7 @@ class LoraExampleSetPreviewView(APIView):
         return Response(LoraDetailSerializer(lora, context={"request": request}).data)
 
 
+@api_errors(503)  # the broker is down
 class LoraExampleGenerateView(APIView):
     throttle_scope = "example_generate"  # THROTTLE_EXAMPLE_GENERATE_RATE, per user
     @extend_schema(request=ExampleGenerateSerializer, responses={202: JobAcceptedSerializer})

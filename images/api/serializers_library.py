@@ -103,7 +103,10 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class StyleSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    """A style; ``owner`` is null for a shared style without an owner."""
+
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None,
+                                  allow_null=True)
     editable = serializers.SerializerMethodField()
 
     class Meta:
@@ -136,7 +139,11 @@ class StyleSerializer(serializers.ModelSerializer):
 
 
 class TagSerializer(serializers.ModelSerializer):
+    """A tag; ``slug`` is Django's ``slugify(name, allow_unicode=True)`` (letters of any
+    script, not only ASCII)."""
+
     count = serializers.IntegerField(read_only=True)
+    slug = serializers.CharField(read_only=True)
 
     class Meta:
         model = Tag
@@ -177,7 +184,10 @@ class SimilarResponseSerializer(serializers.Serializer):
 
 
 class ThemeSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    """A theme; ``owner`` is null for a shared theme without an owner."""
+
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None,
+                                  allow_null=True)
     terms = serializers.ListField(child=serializers.CharField(max_length=200), max_length=200,
                                   required=False)
     editable = serializers.SerializerMethodField()
@@ -236,10 +246,18 @@ class ThemeFavoriteCreateSerializer(serializers.Serializer):
 
 
 class UsageLogSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", read_only=True, default=None)
+    user = serializers.CharField(source="user.username", read_only=True, default=None,
+                                 allow_null=True)
 
     class Meta:
         model = UsageLog
         fields = ["id", "user", "provider", "model_name", "kind", "image_count",
                   "duration_seconds", "lora_names", "estimated_cost", "request", "created_at"]
         read_only_fields = fields
+
+
+class UsageSummaryQuerySerializer(serializers.Serializer):
+    """``GET /api/usage/summary/`` query: ``days`` limits the summary to the last N days."""
+
+    days = serializers.IntegerField(min_value=0, max_value=36500, required=False,
+                                    help_text="Last N days only (at most 100 years).")

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from jobs.api.serializers import accepted_response
 
 from core.exceptions import ApplicationError
+from core.schema import api_errors
 from core.throttling import GenerateRateThrottle
 
 from ..selectors import generation_request_get
@@ -17,6 +18,7 @@ from .serializers import (
 )
 
 
+@api_errors(409, 503)  # Idempotency-Key reused; provider or broker down
 class GenerateView(APIView):
     """Queue a txt2img generation; answers 202 with the job to follow.
 

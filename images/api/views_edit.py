@@ -6,6 +6,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.schema import api_errors
 from jobs.api.serializers import accepted_response
 
 from ..services_edit import edit_create, upscale_create
@@ -18,6 +19,7 @@ def _accepted(gen) -> Response:
                              status_url=reverse("api:status", args=[gen.pk]))
 
 
+@api_errors(404, 503)  # image_id of no image of yours; provider or broker down
 class EditView(APIView):
     """Queue an img2img (or, with a mask, inpaint) edit of one of your images or an upload;
     answers 202 with the job. The result image links to its source (``source``)."""
@@ -37,6 +39,7 @@ class EditView(APIView):
         return _accepted(gen)
 
 
+@api_errors(404, 503)
 class UpscaleView(APIView):
     """Queue an upscale (factor 2 or 4) of one of your images or an upload; answers 202."""
 

@@ -19,6 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from .. import selectors
@@ -60,6 +61,7 @@ from .serializers_library import (
     ThemeFavoriteSerializer,
     ThemeSerializer,
     UsageLogSerializer,
+    UsageSummaryQuerySerializer,
 )
 
 
@@ -122,6 +124,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(request=None, responses={202: JobAcceptedSerializer})
     @action(detail=True, methods=["post"], throttle_scope="narrate")
+    @api_errors(503)  # no text-to-speech engine, or the broker is down
     def narrate(self, request, pk=None):
         """Queue text-to-speech of the caption (else alt text, title, prompt); 503
         ``tts_unavailable`` when no engine is installed."""
@@ -319,7 +322,7 @@ class PromptHelperViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=PromptHelperVersionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def versions(self, request, pk=None):
         """Every version, newest first."""
         helper = self.get_object()
@@ -414,7 +417,9 @@ class ThemeFavoriteViewSet(mixins.ListModelMixin, mixins.CreateModelMixin,
     def get_queryset(self):
         return selectors.theme_favorite_list(user=self.request.user)
 
-    @extend_schema(request=ThemeFavoriteCreateSerializer, responses=ThemeFavoriteSerializer)
+    @extend_schema(request=ThemeFavoriteCreateSerializer,
+                   responses={201: ThemeFavoriteSerializer, 200: ThemeFavoriteSerializer})
+    @api_errors(404)  # a theme you cannot see
     def create(self, request, *args, **kwargs):
         theme_id = _valid(ThemeFavoriteCreateSerializer, request.data)["theme"]
         theme = get_object_or_404(selectors.theme_list(user=request.user), pk=theme_id)
@@ -441,8 +446,7 @@ class UsageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return selectors.usage_list(user=self.request.user)
 
-    @extend_schema(parameters=[OpenApiParameter("days", int, description="Last N days only")],
-                   responses={200: dict})
+    @extend_schema(parameters=[UsageSummaryQuerySerializer], responses={200: dict})
     @action(detail=False, methods=["get"])
     def summary(self, request):
         """``{"overall", "by_day", "by_provider", "by_model", "by_lora", "by_user"}``; each
@@ -452,8 +456,7 @@ class UsageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         from django.utils import timezone
 
         logs = self.filter_queryset(self.get_queryset())
-        days = request.query_params.get("days")
-        if days and days.isdigit() and len(days) <= 6:  # at most 100 years back
-            since = timezone.now() - timedelta(days=min(int(days), 36500))
-            logs = logs.filter(created_at__gte=since)
+        days = _valid(UsageSummaryQuerySerializer, request.query_params).get("days")
+        if days is not None:
+            logs = logs.filter(created_at__gte=timezone.now() - timedelta(days=days))
         return Response(selectors.usage_summary(logs=logs))

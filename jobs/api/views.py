@@ -3,6 +3,8 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.schema import api_errors
+
 from ..models import Job
 from ..selectors import job_get, job_list
 from ..services import job_cancel, job_pause, job_resume
@@ -23,6 +25,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
+    @api_errors(409)  # job_finished
     def cancel(self, request, pk=None):
         """Cancel a queued job at once, or ask a running one to stop at its next step."""
         job = job_cancel(job=self.get_object())
@@ -30,6 +33,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
+    @api_errors(409)
     def pause(self, request, pk=None):
         """Pause a pausable job (e.g. an example-image download): at once when queued, at its
         next step when running. 400 ``job_not_pausable``, 409 ``job_finished``."""
@@ -37,6 +41,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
+    @api_errors(409, 503)  # job_finished; the broker is down
     def resume(self, request, pk=None):
         """Resume a paused job from where it stopped. 400 ``job_not_paused``."""
         return Response(JobSerializer(job_resume(job=self.get_object())).data)

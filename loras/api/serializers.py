@@ -196,6 +196,14 @@ class TrashEntrySerializer(serializers.ModelSerializer):
                   "restored_at"]
 
 
+class LoraTrashedSerializer(serializers.Serializer):
+    """``DELETE /api/loras/<id>/``: the LoRA went to the trash (``restore`` brings it back)."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=[LoraModel.Status.TRASHED.value])
+    trash_entry = TrashEntrySerializer()
+
+
 class BulkResultSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     ok = serializers.BooleanField()

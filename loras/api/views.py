@@ -19,6 +19,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.exceptions import ApplicationError
+from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from .. import selectors
@@ -47,6 +48,7 @@ from .serializers import (
     LoraDetailSerializer,
     LoraPatchSerializer,
     LoraSerializer,
+    LoraTrashedSerializer,
     MoveSerializer,
     OrganizeSerializer,
     PreviewUrlSerializer,
@@ -119,7 +121,8 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         lora = lora_update(lora=lora, data=data)
         return Response(LoraDetailSerializer(lora, context={"request": request}).data)
 
-    @extend_schema(request=None, responses={200: TrashEntrySerializer})
+    @extend_schema(request=None, responses={200: LoraTrashedSerializer})
+    @api_errors(409)  # already in the trash
     def destroy(self, request, pk=None):
         """Move the file and its sidecars to the trash (restorable)."""
         entry = lora_trash(lora=self.get_object())
@@ -128,6 +131,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(request=None, responses=LoraDetailSerializer)
     @action(detail=True, methods=["post"])
+    @api_errors(409)  # not in the trash, or its original path is taken
     def restore(self, request, pk=None):
         """Bring a trashed LoRA's file and sidecars back to their original paths."""
         lora = lora_restore(lora=selectors.lora_get(pk=pk, include_trashed=True))
@@ -135,6 +139,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(request=RenameSerializer, responses=LoraDetailSerializer)
     @action(detail=True, methods=["post"])
+    @api_errors(409)  # the name is taken
     def rename(self, request, pk=None):
         """Rename the file (new stem) and every sidecar together."""
         lora = self.get_object()
@@ -143,6 +148,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(request=MoveSerializer, responses=LoraDetailSerializer)
     @action(detail=True, methods=["post"])
+    @api_errors(409)  # the target path is taken
     def move(self, request, pk=None):
         """Move the file and its sidecars into ``folder`` (of ``root``, default its own)."""
         lora = self.get_object()
@@ -247,6 +253,7 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                    responses={200: dict, 202: JobAcceptedSerializer})
     @action(detail=False, methods=["post"], url_path="auto-organize", throttle_scope="auto_organize",
             **PLAIN)
+    @api_errors(409, 503)  # an organize job runs; the broker is down
     def auto_organize(self, request):
         """``?dry_run=1``: the plan ``{moves, conflicts}`` (nothing changes); otherwise 202 with
         a ``lora_organize`` Job (409 ``job_running`` when one runs)."""
@@ -266,6 +273,7 @@ class IsStaffOrReadOnly(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or request.user.is_staff
 
 
+@api_errors(409, actions=("update", "partial_update", "destroy"))  # root_in_use
 class LibraryRootViewSet(viewsets.ModelViewSet):
     """Library roots: folders of LoRA files. Staff create, change and delete them; a root that
     still holds LoRAs cannot be deleted (409 ``root_in_use``)."""

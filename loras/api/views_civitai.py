@@ -8,6 +8,7 @@ from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from ..civitai import CivitaiError, sync_client
@@ -30,6 +31,7 @@ def civitai_error_response(exc: CivitaiError) -> Response:
     return response
 
 
+@api_errors(429, 503)  # Civitai rate-limits us, or is unreachable
 class LoraCivitaiRefreshView(APIView):
     """Look one LoRA up on Civitai now and fill its metadata and preview."""
 
@@ -46,6 +48,7 @@ class LoraCivitaiRefreshView(APIView):
         return Response(CivitaiRefreshResultSerializer(lora).data)
 
 
+@api_errors(409, 503)  # a refresh runs; the broker is down
 class CivitaiRefreshAllView(APIView):
     """Refresh Civitai metadata of the library as a Job (409 when one runs)."""
 
@@ -76,6 +79,7 @@ class DownloadListCreateView(generics.ListAPIView):
         return download_list(user=self.request.user)
 
     @extend_schema(request=DownloadCreateSerializer, responses={202: DownloadAcceptedSerializer})
+    @api_errors(404, 409, 429, 503)  # unknown version or root; file exists; Civitai; broker
     def post(self, request):
         serializer = DownloadCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

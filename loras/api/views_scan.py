@@ -3,11 +3,13 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
+from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from ..services_scan import library_scan_start
 
 
+@api_errors(409, 503)  # a scan is queued or running; the broker is down
 class LoraScanView(APIView):
     """Queue a scan of every library root; answers 202 with the job to follow (409
     ``job_running`` when a scan is already queued or running). Any signed-in user may scan."""

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
+from core.schema import api_errors
 
 from ..models import ModelProfile
 from ..selectors import provider_health_list, provider_list, provider_models_list
@@ -66,6 +67,7 @@ class IsStaffOrReadOnly(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or request.user.is_staff
 
 
+@api_errors(409, actions=("destroy",))  # profile_in_use
 class ModelProfileViewSet(viewsets.ModelViewSet):
     """Model profiles (provider + pipeline type + model + defaults), by slug. Staff write;
     an unknown provider or pipeline type is 400; deleting a profile that generation requests
@@ -95,6 +97,7 @@ class ModelProfileViewSet(viewsets.ModelViewSet):
                 status=409) from None
 
 
+@api_errors(429, 503)  # the text provider rate-limits us, or none is configured/reachable
 class PromptEnhanceView(APIView):
     """Rewrite a prompt with a text provider (Parasail by default)."""
 

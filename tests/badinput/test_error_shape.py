@@ -31,6 +31,14 @@ def test_django_validation_error_is_400():
     assert field.status_code == 400 and field.data["fields"] == {"pk": ["Bad id."]}
 
 
+def test_a_protected_delete_is_409_in_use():
+    from django.db.models import ProtectedError
+
+    response = api_exception_handler(ProtectedError("protected", set()), {"view": None})
+    assert response.status_code == 409
+    assert response.data["code"] == "in_use" and response.data["message"]
+
+
 def test_malformed_job_id_in_the_url_is_404(api_client):
     r = api_client.get("/api/jobs/not-a-uuid/")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
@@ -73,3 +81,26 @@ def test_huge_numbers_in_filters_are_400_not_an_overflow(api_client, url):
     response = api_client.get(url)
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "invalid"
+
+
+def test_every_operation_documents_its_error_answers():
+    """The schema names the Error body for 401 everywhere, 400 wherever input is read, 404
+    wherever a path names an object, and the statuses views declare (409 for a used profile)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {"code", "message"}
+    operations = [(path, method, op) for path, item in schema["paths"].items()
+                  for method, op in item.items()]
+    assert len(operations) > 90
+    for path, method, op in operations:
+        responses = op["responses"]
+        assert responses["401"]["content"]["application/json"]["schema"] == error_ref, path
+        if "{" in path:
+            assert "404" in responses, (method, path)
+        if "requestBody" in op or method != "get":
+            assert "400" in responses, (method, path)
+    assert "409" in schema["paths"]["/api/model-profiles/{slug}/"]["delete"]["responses"]
+    assert "409" not in schema["paths"]["/api/model-profiles/{slug}/"]["get"]["responses"]
+    assert "Retry-After" in schema["paths"]["/api/generate/"]["post"]["responses"]["429"]["headers"]

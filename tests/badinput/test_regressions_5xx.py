@@ -128,3 +128,12 @@ def test_edit_whose_steps_times_strength_rounds_to_zero_steps_is_400(api_client,
     accepted = api_client.post("/api/edit/", {"image_id": source.pk, "steps": 2,
                                               "strength": 0.5}, format="json")
     assert accepted.status_code == 202, accepted.content
+
+
+# ------------------------------------------------------------------------- usage summary
+@pytest.mark.parametrize("days", ["%C2%B3", "-1", "abc", "9" * 7])
+def test_usage_summary_days_that_are_not_a_small_number_are_400(api_client, days):
+    # "³".isdigit() is true and int("³") raises: this was a 500.
+    body = _error(api_client.get(f"/api/usage/summary/?days={days}"), 400, "invalid")
+    assert "days" in body["fields"]
+    assert api_client.get("/api/usage/summary/?days=30").status_code == 200
