@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test migrate bench clean chromium system-packages
+.PHONY: install run test test-fast lint migrate bench clean chromium system-packages
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ chromium: system-packages
 
 test: install system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick subset while developing: no browser, reliability or slow suites (markers given by
+# tests/conftest.py). `make test` and CI still run everything.
+test-fast: install
+	$(PY) -m pytest -m "not browser and not reliability and not slow" $(PYTEST_ARGS)
+
+# Lint and import order (ruff, configured in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check .
 
 bench: install
 	$(PY) bench/generation_overhead.py

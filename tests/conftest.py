@@ -69,3 +69,11 @@ def asgi_live_server(transactional_db, settings, tmp_path):
 
     with start_server(media_root=settings.MEDIA_ROOT, embedded=True) as url:
         yield url
+
+
+def pytest_collection_modifyitems(config, items):
+    """browser / reliability / slow markers by path and by what a test starts
+    (tests/support/markers.py); ``make test-fast`` deselects them."""
+    from tests.support.markers import mark_items
+
+    mark_items(items)

@@ -109,7 +109,7 @@ def test_embedded_server_under_twenty_concurrent_writers(tmp_path, settings, fak
     loras = [LoraFactory(root=root, name=f"c{i}", folder="" if i % 2 else "sub",
                          content=safetensors_bytes(seed=100 + i), civitai_version_id=700 + i)
              for i in range(6)]
-    for i, lora in enumerate(loras):
+    for i in range(len(loras)):
         fake_civitai.add_version(version_id=700 + i, model_id=9700 + i,
                                  data=safetensors_bytes(seed=100 + i), image_count=2)
     ModelProfileFactory()
