@@ -11,11 +11,9 @@ a JSON object.
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from core.redact import redact_paths, redact_paths_in
-
 from .events import job_group, remember_server_loop, user_group
 from .models import Job
-from .snapshots import job_snapshot
+from .snapshots import job_snapshot, job_snapshot_for_viewer
 
 
 class JobConsumer(AsyncJsonWebsocketConsumer):
@@ -73,11 +71,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
         """The snapshot as this socket's user may see it: for users who are not staff, absolute
         server paths in ``message`` and ``error`` show their last component only (a worker
         writes e.g. an OSError's path there); the REST snapshot does the same."""
-        user = self.scope.get("user")
-        if not snapshot or getattr(user, "is_staff", False):
-            return snapshot
-        return {**snapshot, "message": redact_paths(snapshot.get("message")),
-                "error": redact_paths_in(snapshot.get("error"))}
+        return job_snapshot_for_viewer(snapshot, user=self.scope.get("user"))
 
     @database_sync_to_async
     def _own_snapshot(self, user_id, job_id):

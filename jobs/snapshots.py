@@ -74,6 +74,18 @@ def job_snapshot(job: Job) -> JobSnapshot:
     }
 
 
+def job_snapshot_for_viewer(snapshot: JobSnapshot | None, *, user) -> JobSnapshot | None:
+    """``snapshot`` as ``user`` may see it: for users who are not staff, absolute server paths
+    in ``message`` and ``error`` keep their last component only (a worker writes e.g. an
+    OSError's path there). REST, WebSocket and 202 answers all pass through here."""
+    from core.redact import redact_paths, redact_paths_in
+
+    if not snapshot or getattr(user, "is_staff", False):
+        return snapshot
+    return {**snapshot, "message": redact_paths(snapshot.get("message")),
+            "error": redact_paths_in(snapshot.get("error"))}
+
+
 def job_accepted(job: Job, *, status_url: str | None = None, id: Any = None,
                  **extra: Any) -> dict:
     """The body of every ``202 Accepted`` answer: the work was queued as ``job``.

@@ -7,7 +7,7 @@ for the OpenAPI schema.
 
 from rest_framework import serializers
 
-from ..snapshots import job_accepted, job_snapshot
+from ..snapshots import job_accepted, job_snapshot, job_snapshot_for_viewer
 
 
 class JobErrorSerializer(serializers.Serializer):
@@ -39,7 +39,9 @@ class JobSerializer(serializers.Serializer):
     ws_url = serializers.CharField()
 
     def to_representation(self, instance):
-        return job_snapshot(instance)
+        request = self.context.get("request")
+        return job_snapshot_for_viewer(job_snapshot(instance),
+                                       user=getattr(request, "user", None))
 
 
 class JobAcceptedSerializer(serializers.Serializer):

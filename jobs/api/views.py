@@ -29,7 +29,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def cancel(self, request, pk=None):
         """Cancel a queued job at once, or ask a running one to stop at its next step."""
         job = job_cancel(job=self.get_object())
-        return Response(JobSerializer(job).data)
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data)
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
@@ -37,11 +37,13 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def pause(self, request, pk=None):
         """Pause a pausable job (e.g. an example-image download): at once when queued, at its
         next step when running. 400 ``job_not_pausable``, 409 ``job_finished``."""
-        return Response(JobSerializer(job_pause(job=self.get_object())).data)
+        return Response(JobSerializer(job_pause(job=self.get_object()),
+                                       context=self.get_serializer_context()).data)
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
     @api_errors(409, 503)  # job_finished; the broker is down
     def resume(self, request, pk=None):
         """Resume a paused job from where it stopped. 400 ``job_not_paused``."""
-        return Response(JobSerializer(job_resume(job=self.get_object())).data)
+        return Response(JobSerializer(job_resume(job=self.get_object()),
+                                       context=self.get_serializer_context()).data)

@@ -28,7 +28,12 @@ def rest_views():
     body = accepted.json()
     assert set(body) >= {"id", "job", "status", "status_url", "ws_url", "snapshot"}
     assert body["status"] == body["snapshot"]["status"] and body["job"] == body["snapshot"]["id"]
-    # a job part-way: values that need rounding, a real ETA
+    # Let a worker (the session's, when one runs) finish it, then give it values that need
+    # rounding: every view below reads the same row.
+    from tests.support.wait import wait_for_job
+
+    client.post(f"/api/jobs/{body['job']}/cancel/")
+    wait_for_job(body["job"])
     Job.objects.filter(pk=body["job"]).update(progress=1 / 3, eta_seconds=12.345678, step=1,
                                               total_steps=3)
     job = client.get(f"/api/jobs/{body['job']}/").json()

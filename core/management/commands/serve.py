@@ -81,19 +81,19 @@ class Command(BaseCommand):
     def _start_embedded(self):
         from example_images.services_download import example_downloads_resume
         from jobs.embedded import start_embedded_worker
-        from jobs.services import jobs_reap
+        from jobs.dispatcher import DispatcherLoop, jobs_dispatch
         from providers.warmup import warm_up_in_background
 
-        # The in-memory broker forgot what was queued or running before this start.
-        lost = jobs_reap(older_than_seconds=0, statuses=("queued", "running", "paused"),
-                         code="server_restarted",
-                         message="The server restarted before this job finished; "
-                                 "start it again.")
-        if lost:
-            self.stdout.write(f"Marked {lost} unfinished job(s) of the previous run failed.")
+        # The in-memory broker forgot what was queued or running before this start: queue it
+        # again (a job past JOB_MAX_ATTEMPTS runs fails worker_lost), then keep dispatching.
+        counts = jobs_dispatch(after_restart=True)
+        if counts["requeued"] or counts["republished"]:
+            self.stdout.write(f"Queued again {counts['republished']} unfinished job(s) of the "
+                              f"previous run ({counts['failed']} failed worker_lost).")
         if self._stopping.is_set():
             return
         start_embedded_worker()
+        self._dispatcher = DispatcherLoop().start()
         # An example-image download keeps its state in its job: continue it (issue #4).
         if not self._stopping.is_set() and example_downloads_resume():
             self.stdout.write("Resuming the interrupted example-image download.")
@@ -102,6 +102,9 @@ class Command(BaseCommand):
 
     def _stop_embedded(self):
         from jobs.embedded import stop_embedded_worker
+
+        if getattr(self, "_dispatcher", None) is not None:
+            self._dispatcher.stop()
 
         if self._deadline is None:
             self._deadline = time.monotonic() + settings.SERVE_STOP_SECONDS
