@@ -6,8 +6,9 @@ one denoising step, with adapters cached per pipeline vs reloaded from disk, in 
         [--device auto] [--model PATH --lora FILE --lora FILE ...]
 
 Without ``--model`` it builds the tiny demo pipeline and random demo LoRAs in a temp folder
-(OFFLINE_MODELS.md), so it runs anywhere offline; with ``--model`` (a diffusers folder, or a
-.safetensors checkpoint plus ``--config``) and ``--lora`` files it measures a real model.
+(docs/offline-models.md#the-tiny-pipeline), so it runs anywhere offline; with ``--model``
+(a diffusers folder, or a .safetensors checkpoint plus ``--config``) and ``--lora`` files it
+measures a real model.
 
 Three runs of the same alternating job sequence (LoRA 1, 2, ..., 1, 2, ...) on
 ``DiffusersProvider``:

@@ -13,8 +13,9 @@ class ExampleImage(models.Model):
 
     ``file`` is ``'<sha256>/<name>'`` relative to ``EXAMPLE_IMAGES_ROOT``; ``width``/``height``
     in pixels, ``size`` in bytes; ``nsfw_level`` is Civitai's browsing-level bitmask value
-    (1 PG, 2 PG-13, 4 R, 8 X, 16 XXX; PROTOCOLS.md §1), 0 when unknown. ``meta`` keeps the
-    free-form generation metadata (Civitai ``meta``: resources, clip skip...).
+    (1 PG, 2 PG-13, 4 R, 8 X, 16 XXX; docs/protocols.md#civitai-nsfw-levels), 0 when unknown.
+    ``meta`` keeps the free-form generation metadata (Civitai ``meta``: resources, clip
+    skip...).
     """
 
     class Source(models.TextChoices):

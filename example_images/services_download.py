@@ -1,9 +1,10 @@
 """Bulk download of example images from Civitai: one ``example_images`` Job at a time.
 
-Facts (PROTOCOLS.md §1): ``GET /api/v1/images?modelVersionId=&limit=&cursor=`` lists the images
-of a model version, paginated by ``metadata.nextCursor``; in that listing ``nsfwLevel`` is a
-string and the bitmask (1 PG, 2 PG-13, 4 R, 8 X, 16 XXX) is ``browsingLevel``; ``meta`` is
-free-form and may be null. Image files live on Civitai's CDN (``image.civitai.com``), reached
+Facts (docs/protocols.md#civitai-images-listing):
+``GET /api/v1/images?modelVersionId=&limit=&cursor=`` lists the images of a model version,
+paginated by ``metadata.nextCursor``; in that listing ``nsfwLevel`` is a string and the bitmask
+(1 PG, 2 PG-13, 4 R, 8 X, 16 XXX) is ``browsingLevel``; ``meta`` is free-form and may be
+null. Image files live on Civitai's CDN (``image.civitai.com``), reached
 through :func:`loras.outbound.outbound_get` and paced by the shared limiter.
 
 State and restarts: everything the job needs to continue lives in ``job.result``

@@ -1,6 +1,6 @@
 """Import, delete, set-as-preview and open-folder of example images.
 
-Safety (ARCHITECTURE.md "Files and safety"): uploads are size-limited, decoded by Pillow under
+Safety (docs/architecture.md#files-and-safety): uploads are size-limited, decoded by Pillow under
 the pixel limit and re-encoded; server-side import paths must stay inside
 ``EXAMPLE_IMAGES_IMPORT_ROOTS`` after symlinks are resolved; a failed import leaves no file
 behind; no answer ever holds an absolute path.

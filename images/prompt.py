@@ -1,4 +1,6 @@
-"""A1111 prompt syntax for LoRAs: ``<lora:NAME:WEIGHT>`` (PROTOCOLS.md section 7).
+"""A1111 prompt syntax for LoRAs: ``<lora:NAME:WEIGHT>``.
+
+Source: docs/protocols.md#a1111-lora-prompt-syntax.
 
 WEIGHT defaults to 1.0. The extended forms ``<lora:NAME:TE:UNET[:DYN]>`` take TE as the weight
 (we apply one weight per adapter). ``<lyco:...>`` is an alias.

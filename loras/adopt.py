@@ -1,8 +1,8 @@
 """Adopt what other tools already saved next to a LoRA file, so nothing is fetched again.
 
 - ``<stem>.civitai.info`` (Civitai Helper for A1111): the Civitai model-version JSON
-  (PROTOCOLS.md section 1: ``id``, ``modelId``, ``baseModel``, ``trainedWords``, ``nsfwLevel``
-  bitmask, ``model: {name, type, nsfw}``, ``images``...).
+  (docs/protocols.md#civitai-model-versions: ``id``, ``modelId``, ``baseModel``,
+  ``trainedWords``, ``nsfwLevel`` bitmask, ``model: {name, type, nsfw}``, ``images``...).
 - ``<stem>.metadata.json`` (ComfyUI-Lora-Manager, ``py/utils/models.py: LoraMetadata``):
   ``{file_name, model_name, file_path, size, modified, sha256, base_model, preview_url,
   preview_nsfw_level, usage_tips (a JSON string like {"strength": 0.8}), notes, from_civitai,

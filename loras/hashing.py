@@ -1,6 +1,7 @@
 """Model file hashes, computed in one read of the file.
 
-Facts (PROTOCOLS.md section 8, from civitai/model-scanner HashTask.cs and A1111 modules/hashes.py):
+Facts (docs/protocols.md#model-hashes, from civitai/model-scanner HashTask.cs and A1111
+modules/hashes.py):
 - SHA256: whole file. AutoV2: its first 10 hex.
 - AutoV3: SHA-256 of the bytes after the safetensors header (offset 8 + N to the end), where N is
   the first 8 bytes read as an unsigned little-endian integer.

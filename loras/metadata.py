@@ -1,6 +1,6 @@
 """What a LoRA file says about itself: its safetensors header, and what we derive from it.
 
-Facts (PROTOCOLS.md section 8; huggingface/safetensors format; kohya-ss/sd-scripts
+Facts (docs/protocols.md#safetensors; huggingface/safetensors format; kohya-ss/sd-scripts
 ``train_network.py``, ``library/sai_model_spec.py``):
 - the first 8 bytes are N (unsigned 64-bit little-endian), then N bytes of UTF-8 JSON (an object,
   maybe space-padded), then the tensor bytes; ``data_offsets`` are relative to the tensor bytes;
@@ -9,8 +9,9 @@ Facts (PROTOCOLS.md section 8; huggingface/safetensors format; kohya-ss/sd-scrip
   SAI model spec ``modelspec.*`` keys (``modelspec.architecture`` like
   ``stable-diffusion-xl-v1-base/lora``, ``modelspec.trigger_phrase``, ``modelspec.thumbnail``).
 
-Base model names are Civitai's ``baseModel`` values (PROTOCOLS.md section 1: "SD 1.5",
-"SD 2.1", "SDXL 1.0", "Flux.1 D", ...), so local guesses and Civitai's word are comparable.
+Base model names are Civitai's ``baseModel`` values ("SD 1.5", "SD 2.1", "SDXL 1.0",
+"Flux.1 D", ...; docs/protocols.md#civitai-base-models), so local guesses and Civitai's word are
+comparable.
 """
 
 from __future__ import annotations
@@ -277,7 +278,8 @@ def alpha_from_tensors(header: dict, *, path: str, head: bytes = b"") -> float |
     """The value of the first scalar ``*.alpha`` tensor (kohya layout), read from ``head``
     when it holds it, else with one small read of the file; None when there is none.
 
-    The tensor's bytes are at ``8 + N + data_offsets[0]`` (PROTOCOLS.md section 8).
+    The tensor's bytes are at ``8 + N + data_offsets[0]``
+    (docs/protocols.md#safetensors-file-layout).
     """
     for key, spec in header.items():
         if not key.endswith(".alpha") or not isinstance(spec, dict):

@@ -31,7 +31,8 @@ class LoraModel(models.Model):
 
     Hashes are lower-case hex: ``sha256`` of the whole file (AutoV2 is its first 10 hex) and
     ``autov3``, the SHA-256 of the tensor data after the safetensors header (A1111 shows its
-    first 12 hex in ``Lora hashes:``; Civitai may match a file only by it; PROTOCOLS.md §8).
+    first 12 hex in ``Lora hashes:``; Civitai may match a file only by it;
+    docs/protocols.md#model-hashes).
     ``size`` in bytes, ``mtime`` in seconds since the epoch; (size, mtime, inode) decide
     whether a rescan re-reads the file.
     """

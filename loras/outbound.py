@@ -1,8 +1,8 @@
 """Outbound HTTP: the allow-list every request and every redirect hop passes (Civitai API,
 downloads, previews from a URL), and the one retry policy of the HTTP clients.
 
-Rules of :func:`outbound_check` (ARCHITECTURE.md "Outbound fetches go only to configured
-hosts"), the same for the first request and for every redirect hop:
+Rules of :func:`outbound_check` (docs/architecture.md#outbound-fetches), the same for the
+first request and for every redirect hop:
 
 - the scheme is ``http`` or ``https`` and the URL carries no credentials;
 - the host is *configured* when it is in ``settings.OUTBOUND_ALLOWED_HOSTS`` or is the host of

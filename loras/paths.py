@@ -4,7 +4,7 @@
 - :func:`real_path_in_root` is the guard: it resolves symlinks (``os.path.realpath``) and
   refuses a path whose real location leaves its root's real path (400 ``outside_root``).
   Every mutation of a library or example-image file goes through it, for the file and for each
-  sidecar, before anything is touched (ARCHITECTURE.md "Files and safety").
+  sidecar, before anything is touched (docs/architecture.md#files-and-safety).
 - :func:`resolve_in_root` is both, for a relative path from a request.
 """
 

@@ -1,6 +1,6 @@
 """Civitai metadata for library LoRAs: refresh one (sync) or all (a resumable Job).
 
-Facts (PROTOCOLS.md §1 and §8):
+Facts (docs/protocols.md#civitai-model-versions, docs/protocols.md#model-hashes):
 - A file is looked up by SHA256 first, then by AutoV3 (the tensor-data hash): metadata edits
   change SHA256 but not AutoV3, so a local file may match only by AutoV3. The API docs show
   AutoV3 as 12 hex and whether ``by-hash`` also takes the 64-hex form is UNVERIFIED, so both

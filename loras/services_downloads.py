@@ -1,8 +1,9 @@
 """Model downloads from Civitai: a ``Download`` row + a ``download`` Job on the ``io`` queue.
 
-Facts (PROTOCOLS.md §1 "Downloads"): ``GET /api/download/models/{versionId}`` answers a 307 to a
-presigned file URL (which honours ``Range``); with ``Content-Type: application/json`` an
-early-access or login-required file gives ``401``/``403`` JSON instead of an HTML login page.
+Facts (docs/protocols.md#civitai-downloads): ``GET /api/download/models/{versionId}``
+answers a 307 to a presigned file URL (which honours ``Range``); with
+``Content-Type: application/json`` an early-access or login-required file gives ``401``/``403``
+JSON instead of an HTML login page.
 ``files[].hashes.SHA256`` is the upper-case SHA-256 of the whole file; ``files[].name`` is the
 download file name.
 

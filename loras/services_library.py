@@ -1,6 +1,6 @@
 """Library operations on LoRA files: patch, preview, rename, move, trash, restore, exclude.
 
-Safety rules (ARCHITECTURE.md "Files and safety"):
+Safety rules (docs/architecture.md#files-and-safety):
 
 - a LoRA file and its sidecars (``loras.sidecars``) move together, per file atomically: every
   target is checked first, then each file is moved without ever overwriting (a hard link then

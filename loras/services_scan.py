@@ -6,7 +6,7 @@ thread pool of ``LORA_SCAN_WORKERS``; the database is written from the calling t
 A new path whose SHA-256 equals a missing row is that row, moved: the row follows the file and
 keeps its user data. Vanished files are marked missing, never deleted.
 
-Symlinks (ARCHITECTURE.md "Files and safety"): a file whose real path leaves its root (a
+Symlinks (docs/architecture.md#files-and-safety): a file whose real path leaves its root (a
 symlinked folder or file pointing elsewhere, e.g. a big drive linked into the library) is
 listed, reported in ``outside_root`` and never changed on disk (``loras.paths``). A file
 reachable by two paths is one entry, at its real path when the walk meets it there: a

@@ -19,7 +19,8 @@ from .models import LoraModel
 from .selectors import lora_base_models, lora_list
 
 PAGE_SIZE = 50
-NSFW_BLUR_LEVEL = 4  # Civitai browsing levels: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX (PROTOCOLS.md §1)
+# Civitai browsing levels: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX (docs/protocols.md#civitai-nsfw-levels)
+NSFW_BLUR_LEVEL = 4
 ORDERINGS = [
     ("name", "Name A→Z"),
     ("-name", "Name Z→A"),

@@ -1,10 +1,10 @@
 """A tiny Stable Diffusion pipeline and LoRAs for it, built from config with random weights.
 
 Nothing here downloads anything: every component is built from Python objects, as measured in
-``/work/shared/reference/OFFLINE_MODELS.md`` ("A tiny Stable Diffusion pipeline built from config",
-"LoRA on that pipeline"). The pipeline produces noise-like pictures, but it runs the real diffusers
-code path (text encoder, UNet, scheduler, VAE, LoRA adapters) in well under a second per 64x64
-image on a CPU, which is what the demo profile and the test suite need.
+docs/offline-models.md#the-tiny-pipeline and docs/offline-models.md#loras-on-the-tiny-pipeline. The
+pipeline produces noise-like pictures, but it runs the real diffusers code path (text encoder,
+UNet, scheduler, VAE, LoRA adapters) in well under a second per 64x64 image on a CPU, which is
+what the demo profile and the test suite need.
 
 torch, diffusers, transformers and peft are imported inside the functions, never at module import.
 Every file and folder is written atomically: built next to its destination under a temporary name,
@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-#: UNet configuration of the demo pipeline (OFFLINE_MODELS.md). ``sample_size`` is in latents
-#: (x8 pixels); 64x64 images use 32x32 latents.
+#: UNet configuration of the demo pipeline (docs/offline-models.md#the-tiny-pipeline).
+#: ``sample_size`` is in latents (x8 pixels); 64x64 images use 32x32 latents.
 DEMO_UNET_CONFIG: dict[str, Any] = {
     "block_out_channels": (32, 64),
     "layers_per_block": 2,
@@ -69,7 +69,7 @@ def _byte_level_vocab() -> dict[str, int]:
     """514 tokens: the 256 byte characters, the same with ``</w>``, then BOS and EOS.
 
     With no merges this vocabulary tokenizes any text (one token per byte), which is all the tiny
-    text encoder needs (OFFLINE_MODELS.md, "Tokenizer without files").
+    text encoder needs (docs/offline-models.md#tokenizer-without-files).
     """
     chars = list(_bytes_to_unicode().values())
     tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
@@ -120,7 +120,7 @@ def build_demo_pipeline():
 
     The weights come from ``torch.manual_seed(0)`` inside :func:`torch.random.fork_rng`, so two
     builds are identical and the caller's global RNG state is left untouched.
-    Measured (OFFLINE_MODELS.md): about 0.04 s on a 2-core CPU.
+    Measured (docs/offline-models.md#the-tiny-pipeline): about 0.04 s on a 2-core CPU.
     """
     import torch
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline
@@ -247,7 +247,7 @@ def _build_lora(path: Path, *, seed: int, unet_config: dict[str, Any], base_mode
         torch.manual_seed(seed)
         unet = _unet(unet_config)
         # init_lora_weights=False: B is random too (the default init leaves B = 0 and the LoRA
-        # would change nothing; OFFLINE_MODELS.md).
+        # would change nothing; docs/offline-models.md#loras-on-the-tiny-pipeline).
         unet.add_adapter(
             LoraConfig(
                 r=LORA_RANK,

@@ -5,7 +5,7 @@ diffusers folder or a single ``.safetensors`` checkpoint plus a config folder (s
 :mod:`providers.diffusers_pipelines`).
 
 Facts this module relies on were measured and are written down in
-``/work/shared/reference/OFFLINE_MODELS.md``: no model hub is reachable, so pipelines are only ever
+docs/offline-models.md: no model hub is reachable, so pipelines are only ever
 loaded with ``from_pretrained(<local folder>, local_files_only=True)``; importing torch + diffusers
 costs about 3.4 s, so they are imported inside methods, never when this module is imported;
 ``load_lora_weights`` takes about 65 ms and ``set_adapters`` about 3 ms, so LoRAs are loaded once

@@ -2,8 +2,9 @@
 type, how a model is loaded offline (diffusers folder or single ``.safetensors`` checkpoint), the
 dtype per device, memory accounting for the cache, and cheap preview images from latents.
 
-torch and diffusers are imported inside functions (about 3.4 s; OFFLINE_MODELS.md), under
-:data:`IMPORT_LOCK` because diffusers' lazy module is not safe to import from two threads at once.
+torch and diffusers are imported inside functions (about 3.4 s; docs/offline-models.md#import-cost),
+under :data:`IMPORT_LOCK` because diffusers' lazy module is not safe to import from two threads
+at once.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Gemini native image models ("Nano Banana") through the Generative Language API.
 
-Protocol (PROTOCOLS.md §4, from ai.google.dev docs):
+Protocol (docs/protocols.md#gemini, from ai.google.dev docs):
 
 - ``POST {base}/models/{model}:generateContent`` (base ``…/v1beta``), header
   ``x-goog-api-key``; body ``{"contents":[{"role":"user","parts":[{"text"},

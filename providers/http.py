@@ -1,6 +1,6 @@
 """The one HTTP helper of remote providers: timeouts, retries with backoff, error mapping.
 
-Rules (issue #5, PROTOCOLS.md §2-§7):
+Rules (issue #5, docs/protocols.md#common-rules-for-remote-providers):
 
 - every call has a timeout (seconds; ``(connect, read)`` both set to ``timeout``);
 - 408, 429, 5xx, connection errors and timeouts are retried ``max_retries`` times under the
@@ -209,7 +209,7 @@ class RemoteClient:
         elif status == 402 or "insufficient_quota" in code:
             kind = "provider_quota"
         elif status == 400 and "API_KEY_INVALID" in (response.text or ""):
-            kind = "provider_auth"  # Gemini answers a bad key with 400 (PROTOCOLS.md §4)
+            kind = "provider_auth"  # Gemini: a bad key is a 400 (docs/protocols.md#gemini)
         else:
             kind = "provider_bad_request"
         return ProviderError(kind, f"{self.provider} ({status}): {message}")

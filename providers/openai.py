@@ -1,6 +1,6 @@
 """OpenAI Images API as a provider (no ``openai`` package: plain HTTP through providers.http).
 
-Protocol (PROTOCOLS.md §6, from openai/openai-python ``image_generate_params.py``,
+Protocol (docs/protocols.md#openai-images, from openai/openai-python ``image_generate_params.py``,
 ``image_edit_params.py``, ``images_response.py``):
 
 - ``POST {base}/images/generations`` (JSON: ``prompt``, ``model``, ``n``, ``size``,

@@ -1,6 +1,6 @@
 """Parasail: an OpenAI-compatible chat provider used to rewrite prompts (no image endpoint).
 
-Protocol (PROTOCOLS.md §5, docs.parasail.io): ``POST {base}/chat/completions`` (base
+Protocol (docs/protocols.md#parasail): ``POST {base}/chat/completions`` (base
 ``https://api.parasail.io/v1``) with ``Authorization: Bearer``; body ``{"model", "messages":
 [{"role","content"}], "max_tokens", "temperature"}``; answer
 ``{"choices":[{"message":{"content"}, "finish_reason"}]}``; ``GET /models`` lists models.

@@ -1,6 +1,6 @@
 """Replicate predictions as a provider.
 
-Protocol (PROTOCOLS.md §2, from Replicate's OpenAPI spec and replicate-python):
+Protocol (docs/protocols.md#replicate, from Replicate's OpenAPI spec and replicate-python):
 
 - create: ``POST /v1/models/{owner}/{name}/predictions`` with ``{"input": {...}}`` for official
   models, or ``POST /v1/predictions`` with ``{"version": "owner/name:<hex>"|<hex>, "input"}``;

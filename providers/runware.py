@@ -1,6 +1,6 @@
 """Runware REST API as a provider.
 
-Protocol (PROTOCOLS.md §3, from Runware/sdk-python and runware.ai/docs):
+Protocol (docs/protocols.md#runware, from Runware/sdk-python and runware.ai/docs):
 
 - ``POST {base}`` (``https://api.runware.ai/v1``) with a JSON **array of tasks** and
   ``Authorization: Bearer <key>``;

@@ -1,6 +1,7 @@
 """SD.Next / AUTOMATIC1111 web UI API (``--api``) as a provider.
 
-Protocol (PROTOCOLS.md §7, from AUTOMATIC1111 ``modules/api/api.py`` and vladmandic/sdnext):
+Protocol (docs/protocols.md#a1111-and-sdnext, from AUTOMATIC1111 ``modules/api/api.py`` and
+vladmandic/sdnext):
 
 - ``POST /sdapi/v1/txt2img`` and ``/img2img`` block until done; the answer is
   ``{"images": [b64 PNG, no data: prefix], "parameters": {...}, "info": "<JSON string>"}``;

@@ -1,6 +1,6 @@
 """The Civitai client: one ``requests.Session``, every call paced by the process-wide limiter.
 
-Facts (PROTOCOLS.md §1, from civitai/civitai-developer-docs and civitai/civitai sources):
+Facts (docs/protocols.md#civitai, from civitai/civitai-developer-docs and civitai/civitai sources):
 
 - Metadata lives under ``{CIVITAI_BASE_URL}/api/v1``: ``GET /models/{id}``,
   ``GET /model-versions/{id}``, ``GET /model-versions/by-hash/{hash}`` (AutoV1/AutoV2/AutoV3/
@@ -178,7 +178,7 @@ class CivitaiClient:
 
     # -- metadata -----------------------------------------------------------------------
     def version_by_hash(self, hash_hex: str) -> dict:
-        """The model version (PROTOCOLS.md §1 "Model-version response") of a file hash.
+        """The model version (docs/protocols.md#civitai-model-versions) of a file hash.
 
         ``hash_hex``: any hash kind Civitai accepts (SHA256, AutoV2, AutoV3...), any case. A
         404 is remembered for ``CIVITAI_NOT_FOUND_TTL`` seconds in the Django cache, so a

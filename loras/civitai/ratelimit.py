@@ -1,9 +1,9 @@
 """The one process-wide rate limiter every Civitai call goes through.
 
-Facts (PROTOCOLS.md §1 "Rate limits"): Civitai publishes no stable per-endpoint limit; a 429 may
-carry ``Retry-After: <seconds>`` (the download endpoint's ``RateLimitedEndpoint``) or none at all
-(Cloudflare), so the client backs off exponentially (about 1 s up to about 30 s). 5xx answers are
-safe to retry.
+Facts (docs/protocols.md#civitai-rate-limits): Civitai publishes no stable per-endpoint limit;
+a 429 may carry ``Retry-After: <seconds>`` (the download endpoint's ``RateLimitedEndpoint``) or
+none at all (Cloudflare), so the client backs off exponentially (about 1 s up to about 30 s).
+5xx answers are safe to retry.
 
 Settings (all read at call time, so tests can shrink them with the ``settings`` fixture):
 

@@ -94,7 +94,8 @@ def library(transactional_db, tmp_path):
 @pytest.fixture
 def lora_server(library, user, tmp_path, httpserver):
     """The real server, with the trash and roots inside this test's tmp dir and Civitai
-    played by a local server that knows no hash (404, as in PROTOCOLS.md §1)."""
+    played by a local server that knows no hash (404, as in
+    docs/protocols.md#civitai-endpoints-and-auth)."""
     from django.conf import settings
 
     httpserver.expect_request(re.compile(r"^/api/v1/.*")).respond_with_json(

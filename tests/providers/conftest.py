@@ -14,8 +14,9 @@ def _sha256(path: Path) -> str:
 def demo_assets(tmp_path_factory):
     """``{"model": Path, "warm"/"cool"/"mismatched": (Path, sha256)}`` in a session tmp dir.
 
-    The model is the random-weight tiny SD pipeline of OFFLINE_MODELS.md (about 8 MB, 0.1 s to
-    build once torch is imported); "warm"/"cool" fit it, "mismatched" was made for wider UNet.
+    The model is the random-weight tiny SD pipeline of
+    docs/offline-models.md#the-tiny-pipeline (about 8 MB, 0.1 s to build once torch is
+    imported); "warm"/"cool" fit it, "mismatched" was made for wider UNet.
     """
     from providers import demo
 

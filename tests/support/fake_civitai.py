@@ -1,4 +1,5 @@
-"""A fake Civitai over real HTTP on loopback (pytest-httpserver), following PROTOCOLS.md §1.
+"""A fake Civitai over real HTTP on loopback (pytest-httpserver), following
+docs/protocols.md#civitai.
 
 Endpoints:
 - ``GET /api/v1/model-versions/by-hash/{hash}`` (upper-cases the hash; SHA256, AutoV2, AutoV3)
@@ -53,8 +54,9 @@ def png_bytes(color=(200, 30, 30)) -> bytes:
 
 
 def file_hashes_upper(data: bytes) -> dict:
-    """Civitai ``files[].hashes`` of ``data`` (PROTOCOLS.md §8): SHA256, AutoV2 (10 hex),
-    AutoV3 (SHA-256 after the safetensors header; 12 hex as the API docs show)."""
+    """Civitai ``files[].hashes`` of ``data`` (docs/protocols.md#model-hashes): SHA256,
+    AutoV2 (10 hex), AutoV3 (SHA-256 after the safetensors header; 12 hex as the API docs
+    show)."""
     sha = hashlib.sha256(data).hexdigest().upper()
     n = struct.unpack("<Q", data[:8])[0]
     autov3 = hashlib.sha256(data[8 + n:]).hexdigest().upper()

@@ -1,7 +1,7 @@
 """``python manage.py build_demo_model [--force]``: the offline demo model, two LoRAs, a profile.
 
-Builds the tiny random-weight Stable Diffusion folder (providers.demo, facts from
-OFFLINE_MODELS.md) at ``settings.DEMO_MODEL_DIR`` and two LoRAs for it in
+Builds the tiny random-weight Stable Diffusion folder (providers.demo, facts in
+docs/offline-models.md#the-tiny-pipeline) at ``settings.DEMO_MODEL_DIR`` and two LoRAs for it in
 ``settings.DEMO_LORA_DIR``, registers the LoRAs in the library and makes sure the ``demo``
 model profile exists. Safe to run again: existing files are kept (unless ``--force``) and the
 database rows are updated in place.

@@ -1,4 +1,4 @@
-"""A fake Gemini Generative Language API (PROTOCOLS.md §4) under ``/v1beta``.
+"""A fake Gemini Generative Language API (docs/protocols.md#gemini) under ``/v1beta``.
 
 - ``POST /v1beta/models/{model}:generateContent`` with ``x-goog-api-key`` (or ``?key=``):
   one image part (base64 PNG inline) plus a text part; the size follows

@@ -1,4 +1,4 @@
-"""A fake OpenAI Images API (PROTOCOLS.md §6) under ``/v1``.
+"""A fake OpenAI Images API (docs/protocols.md#openai-images) under ``/v1``.
 
 - ``POST /v1/images/generations`` (JSON) and ``POST /v1/images/edits`` (multipart: ``image``,
   optional ``mask`` PNG that must have an alpha channel, ``prompt``, ``model``, ``n``,

@@ -1,4 +1,4 @@
-"""A fake Parasail OpenAI-compatible chat API (PROTOCOLS.md §5) under ``/v1``.
+"""A fake Parasail OpenAI-compatible chat API (docs/protocols.md#parasail) under ``/v1``.
 
 - ``POST /v1/chat/completions`` → ``{"choices":[{"message":{"role":"assistant","content"},
   "finish_reason":"stop"}]}`` whose content is ``"<enhanced> " + the user message``;

@@ -1,4 +1,4 @@
-"""A fake Replicate predictions API (PROTOCOLS.md §2).
+"""A fake Replicate predictions API (docs/protocols.md#replicate).
 
 - ``POST /v1/models/{owner}/{name}/predictions`` (``{"input"}``) and ``POST /v1/predictions``
   (``{"version", "input"}``) → 201 prediction; with ``Prefer: wait`` and

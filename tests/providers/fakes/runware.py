@@ -1,4 +1,4 @@
-"""A fake Runware REST API (PROTOCOLS.md §3) at ``POST /v1``.
+"""A fake Runware REST API (docs/protocols.md#runware) at ``POST /v1``.
 
 - body: a JSON array of tasks; auth ``Authorization: Bearer`` or a first
   ``{"taskType":"authentication","apiKey"}`` task; a bad key → 401

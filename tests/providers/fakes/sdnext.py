@@ -1,4 +1,4 @@
-"""A fake SD.Next / A1111 API (PROTOCOLS.md §7).
+"""A fake SD.Next / A1111 API (docs/protocols.md#a1111-and-sdnext).
 
 - ``POST /sdapi/v1/txt2img`` / ``img2img`` block for ``steps * step_delay`` seconds, updating
   the progress state; answer ``{"images": [b64 PNG], "parameters", "info": "<JSON string>"}``;
