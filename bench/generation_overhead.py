@@ -92,9 +92,9 @@ def main():
 
     django.setup()
     from django.conf import settings
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
-    from django.contrib.auth import get_user_model
 
     call_command("migrate", verbosity=0)
     call_command("bootstrap", stdout=open(os.devnull, "w"))

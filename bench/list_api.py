@@ -176,11 +176,11 @@ def main() -> None:
     args = parser.parse_args()
     setup_django(bench_database_url())
 
+    from django.contrib.auth import get_user_model
     from django.db import connection
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    from django.contrib.auth import get_user_model
     from loras.models import LibraryRoot
 
     with connection.cursor() as cur:

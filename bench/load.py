@@ -28,7 +28,6 @@ import concurrent.futures as cf
 import contextlib
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,9 +98,10 @@ def main() -> int:
         import django
 
         django.setup()
+        from django.contrib.auth import get_user_model
+
         from jobs.models import Job
         from providers.models import ModelProfile
-        from django.contrib.auth import get_user_model
 
         user = get_user_model().objects.create_user(USER, password=PASSWORD)
         ModelProfile.objects.update_or_create(slug="fake", defaults=dict(

@@ -12,10 +12,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from core.body_limit import BodyLimitMiddleware  # noqa: E402
 from jobs.auth import TokenAuthMiddlewareStack  # noqa: E402
 from jobs.routing import websocket_urlpatterns  # noqa: E402
-
-from core.body_limit import BodyLimitMiddleware  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_MEDIA else django_asgi_app
 # Bodies over REQUEST_BODY_MAX_BYTES are refused before Django spools them to disk.

@@ -29,8 +29,8 @@ from django.conf import settings
 from django.db import transaction
 
 from core.exceptions import ApplicationError
-from jobs.models import Job
 from jobs.kernel import JobCanceled, JobPaused, JobRequeued, JobRun, job_run
+from jobs.models import Job
 from jobs.services import (
     job_create_exclusive,
     job_enqueue,

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import transaction
 
 from core.exceptions import ApplicationError
-from jobs.models import Job
 from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_save
 from loras.models import LoraModel
 from providers import registry

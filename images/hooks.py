@@ -84,9 +84,8 @@ def prompt_terms(prompt: str, *, max_terms: int = 8, max_words: int = 3) -> list
     """Comma-separated prompt terms of at most ``max_words`` words, weights, brackets and a
     leading article removed (``(a red hair:1.2)`` -> ``red hair``), quality filler
     (``masterpiece``, ``best quality``) skipped, in order, no duplicates."""
-    from .prompt import LORA_TAG
-
     from .embeddings import PROMPT_STOP_WORDS
+    from .prompt import LORA_TAG
 
     text = _WEIGHT.sub(" ", LORA_TAG.sub(" ", prompt))
     terms: list[str] = []

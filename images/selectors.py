@@ -132,7 +132,6 @@ def prompt_helper_similar(*, user, query: str, k: int = 5
     stored at save time (vectors of another embedder are recomputed once and stored); returns
     ``(embedder_name, [(helper, score), ...])`` best first, at most ``k``, score > 0."""
     from .embeddings import cosine, get_embedder
-
     from .models import PromptHelper
 
     embedder = get_embedder()

@@ -35,7 +35,7 @@ import ipaddress
 import logging
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import requests

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Callable
+from collections.abc import Callable
 
 from core.exceptions import ApplicationError
 

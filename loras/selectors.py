@@ -51,7 +51,7 @@ def lora_get(*, pk, include_trashed: bool = False) -> LoraModel:
         raise ApplicationError("not_found", "No such LoRA.", status=404) from None
 
 
-def lora_list(*, params) -> "QuerySet[LoraModel]":
+def lora_list(*, params) -> QuerySet[LoraModel]:
     """The LoRAs matching ``params`` (a QueryDict or dict of the ``/api/loras/`` filters, see
     :class:`loras.filters.LoraFilter`), ordered; trashed LoRAs never appear.
 

@@ -26,8 +26,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from jobs.models import Job
 from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.models import Job
 from jobs.services import job_create_exclusive, job_enqueue
 
 from .civitai import (

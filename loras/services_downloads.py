@@ -29,8 +29,8 @@ from django.db.models import QuerySet
 
 from core.exceptions import ApplicationError
 from core.storage import fsync_dir
-from jobs.models import Job
 from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_succeed
 
 from .civitai import CivitaiClient, CivitaiError, CivitaiNotFound, sync_client

@@ -20,8 +20,8 @@ import string
 from django.conf import settings
 
 from core.exceptions import ApplicationError
-from jobs.models import Job
 from jobs.kernel import JobCanceled, JobRun, job_run
+from jobs.models import Job
 from jobs.services import job_create_exclusive, job_enqueue
 
 from .models import LoraModel

@@ -22,18 +22,18 @@ import os
 import struct
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
+from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
 from jobs.progress import ProgressReporter
-from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.services import job_create_exclusive, job_enqueue
 
 from .adopt import sidecars_adopt
@@ -51,7 +51,6 @@ from .paths import is_outside_root, path_is_inside
 from .services import library_roots_sync
 from .sidecars import INFO_SUFFIXES, PREVIEW_SUFFIXES
 from .tasks_scan import lora_scan as lora_scan_task
-
 
 JOB_KIND = "lora_scan"
 HEAD_BYTES = 1024 * 1024  # first bytes kept by the hasher so most headers need no second read
@@ -175,7 +174,7 @@ def library_walk(*, root: LibraryRoot) -> Walk:
     return result
 
 
-def _dedupe(found: list[FoundFile], report: "_Report") -> list[FoundFile]:
+def _dedupe(found: list[FoundFile], report: _Report) -> list[FoundFile]:
     """One file per real path: a file inside its root before one outside, the path with no
     symlink before one through a symlink, then by root id and relative path. The others are
     reported in ``aliases`` as ``{root, path, same_as: {root, path}}``."""

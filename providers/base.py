@@ -7,7 +7,7 @@ row into a :class:`GenerationSpec`, calls :meth:`ImageProvider.generate` with a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # Pillow is cheap, but keep the contract import-light.
@@ -159,7 +159,7 @@ class GeneratedImage:
     """One output image. ``info`` carries what the provider knows about how it was made
     (e.g. ``{"sampler": "Euler", "model_hash": "..."}``) and ends up in the PNG parameters."""
 
-    image: "PILImage"
+    image: PILImage
     seed: int
     info: dict[str, Any] = field(default_factory=dict)
 

@@ -31,16 +31,6 @@ from typing import Any
 
 from . import diffusers_pipelines as dp
 from . import diffusers_upscale as du
-from .diffusers_util import (  # noqa: F401 - re-exported: tests and callers import them here
-    SAMPLER_NAMES,
-    _int_option,
-    _is_oom,
-    _model_name,
-    _short_reason,
-    adapter_name_for,
-    resolve_device,
-    sampler_name,
-)
 from .base import (
     Capabilities,
     EditSpec,
@@ -51,6 +41,16 @@ from .base import (
     ProgressSink,
     ProviderError,
     UpscaleSpec,
+)
+from .diffusers_util import (  # noqa: F401 - re-exported: tests and callers import them here
+    SAMPLER_NAMES,
+    _int_option,
+    _is_oom,
+    _model_name,
+    _short_reason,
+    adapter_name_for,
+    resolve_device,
+    sampler_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class _Entry:
     adapters: OrderedDict = field(default_factory=OrderedDict)
 
 
-_cache: "OrderedDict[tuple[str, str], _Entry]" = OrderedDict()
+_cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
 _cache_lock = threading.Lock()
 # diffusers' lazy module is not safe to import from two threads at once (a warm-up thread and
 # a first job raced into "cannot import name 'StableDiffusionPipeline'"): import under a lock.
@@ -397,7 +397,7 @@ class DiffusersProvider(ImageProvider):
         if evicted:
             _free_device_memory()
 
-    def _ensure_loaded(self, entry: _Entry, source: "dp.ModelSource") -> Any:
+    def _ensure_loaded(self, entry: _Entry, source: dp.ModelSource) -> Any:
         """Load the pipeline into ``entry`` (caller holds ``entry.lock``)."""
         device = self.device
         if entry.pipe is not None and entry.device == device:

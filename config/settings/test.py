@@ -1,8 +1,8 @@
 """Test settings. `DATABASE_URL`/`REDIS_URL` switch the suite to PostgreSQL and Redis."""
 
-from .base import *  # noqa: F401,F403
 import os
 
+from .base import *  # noqa: F401,F403
 from .base import DATABASES, IMAGE_PROVIDERS, VAR_DIR, env
 
 DEBUG = False

@@ -25,7 +25,7 @@ the call, never the remote body (whatever answered may not be Civitai).
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import requests
 from django.conf import settings
@@ -77,7 +77,7 @@ class CivitaiLoginRequired(CivitaiError):
         super().__init__("civitai_login_required", message, status=status)
 
 
-def sync_client() -> "CivitaiClient":
+def sync_client() -> CivitaiClient:
     """A client for HTTP request handlers: it never waits longer than
     ``CIVITAI_SYNC_MAX_WAIT`` seconds (default 10) for one rate-limit pause, answering 429 with
     ``Retry-After`` instead of holding the request."""

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from playwright import sync_api as playwright_api
 
 from tests.support.browser import launch, log_in

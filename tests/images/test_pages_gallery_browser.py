@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
+from playwright import sync_api as playwright_api  # noqa: E402
 
 from images.models import Image
 from tests.support.browser import launch, log_in
-
-from playwright import sync_api as playwright_api  # noqa: E402
 
 TIMEOUT_MS = 30_000
 expect = playwright_api.expect

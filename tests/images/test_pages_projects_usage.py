@@ -7,12 +7,11 @@ import re
 from decimal import Decimal
 
 import pytest
+from playwright import sync_api as playwright_api  # noqa: E402
 
 from images.models import UsageLog
 from tests.images.test_pages_gallery_browser import browser_page, make_images, shot  # noqa: F401
 from tests.support.browser import log_in
-
-from playwright import sync_api as playwright_api  # noqa: E402
 
 expect = playwright_api.expect
 pytestmark = pytest.mark.django_db(transaction=True)

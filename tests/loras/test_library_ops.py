@@ -257,8 +257,8 @@ def test_failed_db_update_moves_files_back(lib, monkeypatch):
 
 
 def test_failure_mid_move_rolls_back_moved_files(lib, monkeypatch):
-    from loras import services_library
     from core.exceptions import ApplicationError
+    from loras import services_library
 
     lora = lib.lora("a.safetensors", sidecars=SIDECARS)
     real = services_library.file_move_no_overwrite

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from playwright import sync_api as playwright_api  # noqa: E402
 from safetensors.numpy import save_file
 
 from loras.models import LibraryRoot, LoraModel
 from tests.support.browser import launch, log_in
 from tests.support.servers import start_server
-
-from playwright import sync_api as playwright_api  # noqa: E402
 
 TIMEOUT_MS = 20_000
 

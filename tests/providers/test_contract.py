@@ -8,8 +8,9 @@ they must refuse with ``unsupported``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from django.conf import settings

@@ -103,8 +103,9 @@ def test_content_policy_fails_at_once_with_the_providers_message(fake_openai):
 
 
 def test_edit_sends_multipart_with_a_transparent_mask(fake_openai):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     provider = openai_provider(fake_openai)
     out = provider.edit(edit_spec(spec("gpt-image-1", width=1024, height=1024), mask=True),

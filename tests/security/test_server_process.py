@@ -77,7 +77,7 @@ def _raw(port: int, head: bytes, body_chunks=(), read_timeout: float = 15.0) -> 
                 data += part
                 if b"\r\n\r\n" in data and b'"code"' in data:
                     break
-        except (ConnectionResetError, socket.timeout):
+        except (TimeoutError, ConnectionResetError):
             pass
         return data
 

@@ -6,7 +6,6 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from images.models import GenerationRequest
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

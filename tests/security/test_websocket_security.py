@@ -91,8 +91,9 @@ async def test_malformed_job_id_is_4404(job):
 async def test_messages_cannot_join_other_groups():
     """The consumer only answers pings: a client asking for another user's job stream gets
     nothing, while that job's events go on."""
-    from jobs.events import job_group, user_group
     from channels.layers import get_channel_layer
+
+    from jobs.events import job_group, user_group
 
     alice, alice_key = await make_user("alice")
     bob, _ = await make_user("bob")

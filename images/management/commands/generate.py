@@ -45,9 +45,9 @@ class Command(BaseCommand):
                             help="Run on the workers instead of in this process.")
 
     def handle(self, *args, **opts):
-        from images.api.serializers import GenerateSerializer
-
         from django.conf import settings
+
+        from images.api.serializers import GenerateSerializer
 
         if opts["queue"] and settings.CELERY_BROKER_URL.startswith("memory://"):
             raise CommandError("--queue needs REDIS_URL and running workers; without it the "
