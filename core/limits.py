@@ -93,5 +93,8 @@ def uploads_check(sources: list, *, field: str, other_files: int = 0) -> None:
         try:
             total += image_header_pixels(source)
         except Image.DecompressionBombError:
-            total = settings.REQUEST_MAX_PIXELS + 1
+            # Past Pillow's MAX_IMAGE_PIXELS bomb limit: refused as the decoder would.
+            raise ApplicationError("image_too_large", f"{field}: an image's header claims more "
+                                   "pixels than any image may have (a decompression bomb?).",
+                                   fields={field: ["Image too large."]}) from None
         pixels_check(total, field=field)
