@@ -124,6 +124,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": env.int("DB_POOL_MAX", default=10), "timeout": 10}
+    # The pool checks a connection before handing it out (psycopg_pool check_connection):
+    # after a PostgreSQL restart a dead pooled connection would otherwise answer a 500.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Requests and the embedded worker thread write at once. BEGIN IMMEDIATE takes the write
     # lock when a transaction starts, so writers queue on the busy timeout (seconds) instead of
