@@ -16,7 +16,6 @@ import sys
 import time
 
 import psycopg
-import pytest
 
 from tests.support.lora_files import write_lora
 from tests.support.servers import ROOT, child_env

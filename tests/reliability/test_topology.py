@@ -55,6 +55,6 @@ def test_each_queue_runs_on_its_own_worker(settings, tmp_path, redis_server, dis
             for job in finished[model]:
                 assert job.status == Job.Status.SUCCEEDED, job.error_message
                 assert job.attempts == 1  # the heartbeat kept the lease: never re-queued
-                wait_until(lambda: _ran(worker, job.celery_task_id), timeout=10)
+                wait_until(lambda w=worker, j=job: _ran(w, j.celery_task_id), timeout=10)
                 assert not _ran(other, job.celery_task_id)
         assert "gpubox@" in gpu.output() and "general@" in general.output()

@@ -148,9 +148,10 @@ def test_killed_worker_mid_download_resumes_on_another_worker(settings, tmp_path
                              file_name="dl_321.safetensors")
     civitai.chunk_size = 32 * 1024
     civitai.chunk_delay = 0.1  # 64 chunks: 6.4 s for the whole file
-    env = {**LEASE_ENV, "REDIS_URL": redis_server.url, "CIVITAI_BASE_URL": civitai.base_url, "OUTBOUND_ALLOW_PRIVATE": "1",
-           "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1,localhost", "LORA_ROOTS": str(library),
-           "DOWNLOAD_PATH_TEMPLATE": "", "CIVITAI_BACKOFF_SECONDS": "0.01"}
+    env = {**LEASE_ENV, "REDIS_URL": redis_server.url, "CIVITAI_BASE_URL": civitai.base_url,
+           "OUTBOUND_ALLOW_PRIVATE": "1", "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1,localhost",
+           "LORA_ROOTS": str(library), "DOWNLOAD_PATH_TEMPLATE": "",
+           "CIVITAI_BACKOFF_SECONDS": "0.01"}
     with contextlib.ExitStack() as stack:
         base = stack.enter_context(start_server(
             media_root=settings.MEDIA_ROOT, embedded=False, extra_env=env))
