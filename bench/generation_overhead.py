@@ -173,7 +173,7 @@ def main():
     overhead = [(s - base_direct) * 1000 for s in service]
     # The same, against the pipeline time measured inside the worker for that very job: what
     # the service adds (HTTP, database, queue, files, events), free of cross-process noise.
-    own = [(s - g) * 1000 for s, g in zip(service, in_worker)]
+    own = [(s - g) * 1000 for s, g in zip(service, in_worker, strict=True)]
     mode = "redis" if redis_mode else "embedded"
     target = 30 if redis_mode else 15
     print(f"mode={mode} jobs={args.jobs} size={args.size}px steps={args.steps}")
@@ -190,7 +190,8 @@ def main():
           f"target p50 <= {target} ms)")
     for name in phases[0]:
         values = [p[name] * 1000 for p in phases]
-        print(f"  {name:15}: p50 {statistics.median(values):7.1f} ms  p95 {pct(values, 95):7.1f} ms")
+        print(f"  {name:15}: p50 {statistics.median(values):7.1f} ms  "
+              f"p95 {pct(values, 95):7.1f} ms")
     print(f"ratio API/direct : {statistics.median(service) / base_direct:.3f}")
 
 

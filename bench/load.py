@@ -103,7 +103,7 @@ def main() -> int:
         from jobs.models import Job
         from providers.models import ModelProfile
 
-        user = get_user_model().objects.create_user(USER, password=PASSWORD)
+        get_user_model().objects.create_user(USER, password=PASSWORD)
         ModelProfile.objects.update_or_create(slug="fake", defaults=dict(
             name="Fake", provider="fake", pipeline_type="fake", default_width=64,
             default_height=64, default_steps=4, max_width=512, max_height=512, is_default=True))

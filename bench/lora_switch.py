@@ -54,7 +54,7 @@ class StepClock:
 
     def step_durations(self) -> list[float]:
         # The first interval includes prompt encoding and setup: only later ones are steps.
-        return [b - a for a, b in zip(self.times[1:], self.times[2:])]
+        return [b - a for a, b in zip(self.times[1:], self.times[2:], strict=False)]
 
 
 def med_ms(values) -> float:

@@ -132,7 +132,8 @@ def example_download_enqueue(job: Job, *, countdown: float | None = None) -> Non
             :func:`jobs.services.job_enqueue`).
     """
 
-    job_enqueue(job=job, task=example_download_run_task, args=[str(job.pk)], queue="io", countdown=countdown)
+    job_enqueue(job=job, task=example_download_run_task, args=[str(job.pk)], queue="io",
+                countdown=countdown)
 
 
 def _running_job() -> Job:
@@ -267,7 +268,8 @@ class _Run:
                                                f"{settings.EXAMPLE_IMAGES_MAX_BYTES} bytes.")
                     chunks.append(chunk)
             except (requests.RequestException, ConnectionError) as exc:
-                raise CivitaiUnavailable(f"The image download broke: {type(exc).__name__}.")
+                raise CivitaiUnavailable(
+                    f"The image download broke: {type(exc).__name__}.") from exc
         return b"".join(chunks)
 
     def file(self, *, folder: str, item: dict) -> tuple[str, object]:
@@ -353,7 +355,7 @@ class _Run:
         workers = max(1, int(settings.EXAMPLE_IMAGES_CONCURRENCY))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(self.file, folder=folder, item=i) for i in items]
-            for offset, (item, future) in enumerate(zip(items, futures)):
+            for offset, (item, future) in enumerate(zip(items, futures, strict=True)):
                 image_id = int(item["id"])
                 try:
                     rel, decoded = future.result()

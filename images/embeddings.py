@@ -3,8 +3,9 @@
 The backend is chosen by ``settings.EMBEDDER``: a dotted path to a class with ``name`` and
 ``embed(texts)``, or ``"auto"`` (the default): :class:`SentenceTransformerEmbedder` when the
 ``sentence-transformers`` package is installed and its model loads offline, else
-:class:`HashingTfidfEmbedder`. The hashing embedder needs no downloaded model: scikit-learn's ``HashingVectorizer`` maps word uni- and bi-grams to a fixed
-number of buckets (``n_features``) with a stable hash, so a vector computed today stays
+:class:`HashingTfidfEmbedder`. The hashing embedder needs no downloaded model: scikit-learn's
+``HashingVectorizer`` maps word uni- and bi-grams to a fixed number of buckets
+(``n_features``) with a stable hash, so a vector computed today stays
 comparable with one computed next month without storing or refitting a vocabulary. The
 "idf" part is a fixed stop-word list plus sublinear tf; a corpus-fitted idf would change every
 stored vector whenever a prompt is added, which would defeat "vectors stored at save time".
@@ -67,7 +68,7 @@ class HashingTfidfEmbedder(Embedder):
         for row in range(matrix.shape[0]):
             start, end = matrix.indptr[row], matrix.indptr[row + 1]
             vec = {str(int(c)): float(v)
-                   for c, v in zip(matrix.indices[start:end], matrix.data[start:end])}
+                   for c, v in zip(matrix.indices[start:end], matrix.data[start:end], strict=True)}
             norm = math.sqrt(sum(v * v for v in vec.values()))
             out.append({k: round(v / norm, 6) for k, v in vec.items()} if norm else {})
         return out
@@ -128,4 +129,4 @@ def cosine(a, b) -> float:
         return float(sum(v * b.get(k, 0.0) for k, v in a.items()))
     if len(a) != len(b):
         return 0.0
-    return float(sum(x * y for x, y in zip(a, b)))
+    return float(sum(x * y for x, y in zip(a, b, strict=True)))

@@ -126,7 +126,8 @@ class UsageLog(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.provider}/{self.model_name}: {self.image_count} in {self.duration_seconds:.1f}s"
+        return (f"{self.provider}/{self.model_name}: {self.image_count} in "
+                f"{self.duration_seconds:.1f}s")
 
 
 class Project(models.Model):

@@ -1,10 +1,12 @@
 """PNG files with an A1111-style ``parameters`` text chunk, and WebP thumbnails.
 
-Infotext layout (A1111 ``modules/processing.py: create_infotext``)::
+Infotext layout (A1111 ``modules/processing.py: create_infotext``; the parameters line is one
+line, wrapped here)::
 
     <prompt>
     Negative prompt: <negative prompt>
-    Steps: 20, Sampler: Euler, CFG scale: 7.0, Seed: 42, Size: 512x512, Model: name, Lora hashes: "a: 0123456789ab"
+    Steps: 20, Sampler: Euler, CFG scale: 7.0, Seed: 42, Size: 512x512, Model: name,
+    Lora hashes: "a: 0123456789ab"
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def prompt_helper_similar(*, user, query: str, k: int = 5
     helpers = prompt_helper_list(user=user)
     stale = list(helpers.exclude(embedder=embedder.name))
     if stale:  # made by another embedder (settings changed): recompute once and store
-        for helper, vector in zip(stale, embedder.embed([h.prompt for h in stale])):
+        for helper, vector in zip(stale, embedder.embed([h.prompt for h in stale]), strict=True):
             helper.embedding, helper.embedder = vector, embedder.name
         PromptHelper.objects.bulk_update(stale, ["embedding", "embedder"])
     qvec = embedder.embed([query])[0]

@@ -103,8 +103,9 @@ class LoraFilter(django_filters.FilterSet):
             return queryset
         conditions = [_json_list_has("tags", t) for t in tags]
         combined = conditions[0]
+        match_all = self.data.get("tags_mode") == "all"
         for cond in conditions[1:]:
-            combined = (combined & cond) if self.data.get("tags_mode") == "all" else (combined | cond)
+            combined = (combined & cond) if match_all else (combined | cond)
         return queryset.filter(combined)
 
     def filter_has_civitai(self, queryset, name, value):

@@ -70,9 +70,12 @@ def _helper() -> ThreadPoolExecutor:
 def _default_chunk() -> int:
     try:
         from django.conf import settings
-
+        from django.core.exceptions import ImproperlyConfigured
+    except ImportError:  # no Django (plain script)
+        return CHUNK
+    try:
         return int(settings.LORA_HASH_CHUNK_BYTES)
-    except Exception:  # settings not configured (plain script)
+    except (ImproperlyConfigured, AttributeError):  # settings not configured (plain script)
         return CHUNK
 
 

@@ -43,7 +43,8 @@ class LoraModel(models.Model):
         TRASHED = "trashed"
 
     root = models.ForeignKey(LibraryRoot, on_delete=models.PROTECT, related_name="loras")
-    relative_path = models.CharField(max_length=2000, help_text="Path inside the root, '/'-separated.")
+    relative_path = models.CharField(max_length=2000,
+                                     help_text="Path inside the root, '/'-separated.")
     folder = models.CharField(max_length=2000, blank=True, db_index=True,
                               help_text="Folder inside the root ('' for the root itself).")
     file_name = models.CharField(max_length=500)

@@ -323,7 +323,7 @@ class _MissingIndex:
 
     def __init__(self):
         self.by_hash: dict[str, list[tuple]] = {}
-        for pk, sha, name, since in (LoraModel.objects.filter(status=LoraModel.Status.MISSING)
+        for pk, sha, name, _since in (LoraModel.objects.filter(status=LoraModel.Status.MISSING)
                                      .exclude(sha256="")
                                      .values_list("id", "sha256", "file_name", "missing_since")
                                      .order_by("-missing_since", "-id").iterator()):

@@ -295,7 +295,7 @@ class DiffusersProvider(ImageProvider):
         try:
             _sd_pipeline_class()
             device = self.device
-        except Exception as exc:  # ImportError, or a broken CUDA install
+        except Exception as exc:  # noqa: BLE001 - ImportError or a broken CUDA install: reported
             return {"configured": True, "reachable": False, "latency_ms": None,
                     "detail": f"diffusers/torch unavailable: {_short_reason(exc)}"}
         return {"configured": True, "reachable": True, "latency_ms": 0.0,
@@ -459,7 +459,8 @@ class DiffusersProvider(ImageProvider):
         except (RuntimeError, ValueError, OSError, KeyError) as exc:
             self._drop_partial_adapter(pipe, name)
             if _is_oom(exc):
-                raise ProviderError("out_of_memory", f"Out of memory loading LoRA '{lora.name}'.")
+                raise ProviderError(
+                    "out_of_memory", f"Out of memory loading LoRA '{lora.name}'.") from exc
             raise ProviderError(
                 "lora_incompatible",
                 f"LoRA '{lora.name}' does not fit model "
@@ -474,7 +475,7 @@ class DiffusersProvider(ImageProvider):
         """Remove adapter ``name`` if a failed load left it registered in any component."""
         try:
             registered = {a for names in pipe.get_list_adapters().values() for a in names}
-        except Exception:  # no peft layers at all yet
+        except (ValueError, AttributeError):  # no PEFT backend, or no LoRA support at all
             return
         if name in registered:
             try:

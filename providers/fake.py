@@ -50,7 +50,8 @@ class FakeProvider(ImageProvider):
             img = Image.linear_gradient("L").resize((spec.width, spec.height))
             img = Image.merge(
                 "RGB",
-                [img.point(lambda v, a=a, b=b: a + (b - a) * v // 255) for a, b in zip(top, bottom)],
+                [img.point(lambda v, a=a, b=b: a + (b - a) * v // 255)
+                 for a, b in zip(top, bottom, strict=True)],
             )
             out.append(GeneratedImage(image=img, seed=seed, info={"sampler": "Fake"}))
         return out

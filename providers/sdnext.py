@@ -103,7 +103,8 @@ class SdnextProvider(RemoteProvider):
     # -- payloads ------------------------------------------------------------------------
     def _payload(self, spec: GenerationSpec) -> dict[str, Any]:
         names = self.lora_names(spec)
-        tags = "".join(f" <lora:{n}:{lora.weight:g}>" for n, lora in zip(names, spec.loras))
+        tags = "".join(f" <lora:{n}:{lora.weight:g}>"
+                       for n, lora in zip(names, spec.loras, strict=True))
         payload: dict[str, Any] = {
             "prompt": spec.prompt + tags, "negative_prompt": spec.negative_prompt,
             "width": spec.width, "height": spec.height, "steps": spec.steps,

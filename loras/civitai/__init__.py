@@ -12,4 +12,5 @@ from .client import (
 from .ratelimit import limiter, parse_retry_after
 
 __all__ = ["CivitaiClient", "CivitaiError", "CivitaiLoginRequired", "CivitaiNotFound",
-           "CivitaiRateLimited", "CivitaiUnavailable", "limiter", "parse_retry_after", "sync_client"]
+           "CivitaiRateLimited", "CivitaiUnavailable", "limiter", "parse_retry_after",
+           "sync_client"]

@@ -119,7 +119,8 @@ def test_full_job_through_a_real_worker(api_client, fake_profile, celery_worker,
     listed = api_client.get("/api/images/").json()
     assert listed["count"] == 2
     media = api_client.get(first.file.url)
-    assert media.status_code == 200 and b"".join(media.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert media.status_code == 200
+    assert b"".join(media.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -148,4 +149,5 @@ def test_status_of_someone_elses_request_is_404(api_client, fake_profile, other_
 def test_nested_lora_error_message_names_the_path(api_client, fake_profile):
     resp = post(api_client, loras=[{"lora": "a"}, {"lora": "b", "weight": 9}])
     assert resp.status_code == 400
-    assert resp.json()["message"] == "loras.1.weight: Ensure this value is less than or equal to 5.0."
+    assert resp.json()["message"] == (
+        "loras.1.weight: Ensure this value is less than or equal to 5.0.")

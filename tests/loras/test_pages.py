@@ -136,7 +136,8 @@ def test_detail_page_shows_file_hashes_metadata_and_links(client_in, root):
         sha256=sha, autov3="c" * 64, network_module="networks.lora", network_rank=16,
         network_alpha=8.0, trigger_words=["inkwash style"], tags=["style", "ink"],
         notes="great at 0.7", preferred_weight=0.7, civitai_model_id=12345,
-        civitai_version_id=67890, header_metadata={"ss_network_dim": "16", "ss_base_model_version": "sdxl_base_v1-0"},
+        civitai_version_id=67890,
+        header_metadata={"ss_network_dim": "16", "ss_base_model_version": "sdxl_base_v1-0"},
     )
     resp = client_in.get(f"/loras/{lora.pk}/")
     assert resp.status_code == 200

@@ -35,7 +35,7 @@ def _png(color_a, color_b, size=(192, 256)) -> bytes:
     for y in range(size[1]):
         t = y / size[1]
         draw.line([(0, y), (size[0], y)],
-                  fill=tuple(int(a + (b - a) * t) for a, b in zip(color_a, color_b)))
+                  fill=tuple(int(a + (b - a) * t) for a, b in zip(color_a, color_b, strict=True)))
     draw.ellipse([size[0] * .25, size[1] * .3, size[0] * .75, size[1] * .65], fill=color_b)
     buf = io.BytesIO()
     img.save(buf, "PNG")

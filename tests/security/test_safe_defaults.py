@@ -29,9 +29,10 @@ def _local_settings(tmp_path, **env):
     code = ("import django, json; django.setup(); from django.conf import settings as s; "
             "print(json.dumps([s.DEBUG, s.SECRET_KEY, s.ALLOWED_HOSTS]))")
     base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    child_env = {**base, "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                 "ATELIER_VAR_DIR": str(tmp_path), **env}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=180, env={**base, "DJANGO_SETTINGS_MODULE": "config.settings.local",
-                                           "ATELIER_VAR_DIR": str(tmp_path), **env})
+                         timeout=180, env=child_env)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

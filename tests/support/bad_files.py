@@ -2,8 +2,9 @@
 truncated or bomb-sized images, and corrupt ``.safetensors`` files.
 
 ``bad_images()``: ``name -> (filename, bytes)`` (names in ``BAD_IMAGE_NAMES``); every upload
-endpoint must refuse each with a 4xx error body (``{"code", "message"}``) and store nothing. ``BAD_SAFETENSORS`` re-exports the
-writers of ``tests.support.lora_files.CORRUPT`` (``name -> writer(path)``).
+endpoint must refuse each with a 4xx error body (``{"code", "message"}``) and store nothing.
+``BAD_SAFETENSORS`` re-exports the writers of ``tests.support.lora_files.CORRUPT``
+(``name -> writer(path)``).
 
 Format facts: PNG signature and chunk layout (length, type, data, CRC-32) from the PNG spec
 (RFC 2083); the safetensors layout (8-byte little-endian header length, JSON header, data) from
