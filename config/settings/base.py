@@ -28,7 +28,7 @@ from core.quiet import quiet_model_libraries  # noqa: E402
 
 quiet_model_libraries()
 
-# ------------------------------------------------------------------------------ core
+# -------------------------------------------------------------------- core
 # DJANGO_SECRET_KEY from the environment, else a key generated once per install and kept in
 # var/secret_key (mode 0600): never a key known from the source.
 _secret = env("DJANGO_SECRET_KEY", default="") or env("SECRET_KEY", default="")
@@ -113,7 +113,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "generate"
 LOGOUT_REDIRECT_URL = "login"
 
-# ------------------------------------------------------------------------------ database
+# -------------------------------------------------------------------- database
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'atelier.sqlite3'}"),
 }
@@ -137,7 +137,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
          "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
 
-# ------------------------------------------------------------------------------ files
+# -------------------------------------------------------------------- files
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
@@ -151,7 +151,7 @@ STORAGES = {
 MODELS_DIR = Path(env("MODELS_DIR", default=str(VAR_DIR / "models")))
 THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=256)  # pixels, longest side
 
-# ------------------------------------------------------------------------------ redis / celery / channels
+# -------------------------------------------------------------------- redis / celery / channels
 REDIS_URL = env("REDIS_URL", default="")
 EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=not REDIS_URL)
 
@@ -195,7 +195,7 @@ JOB_PROGRESS_MIN_INTERVAL = env.float("JOB_PROGRESS_MIN_INTERVAL", default=0.2)
 # Seconds between two reads of a running job's cancel flag.
 JOB_CANCEL_CHECK_INTERVAL = env.float("JOB_CANCEL_CHECK_INTERVAL", default=0.1)
 
-# ------------------------------------------------------------------------------ providers
+# -------------------------------------------------------------------- providers
 IMAGE_PROVIDERS = {
     "diffusers_local": {
         "BACKEND": "providers.diffusers_local.DiffusersProvider",
@@ -212,7 +212,7 @@ IMAGE_PROVIDERS = {
 DEMO_MODEL_DIR = MODELS_DIR / "demo-sd-tiny"
 DEMO_LORA_DIR = MODELS_DIR / "loras"
 
-# ------------------------------------------------------------------------------ LoRA library
+# -------------------------------------------------------------------- LoRA library
 # Folders of LoRA files, separated by os.pathsep; each becomes a LibraryRoot.
 LORA_ROOTS = [p for p in env("LORA_ROOTS", default=str(DEMO_LORA_DIR)).split(os.pathsep) if p]
 # Where deleted library files go (restorable); one sub-folder per root.
@@ -223,7 +223,7 @@ LORA_HASH_CHUNK_BYTES = env.int("LORA_HASH_CHUNK_BYTES", default=1024 * 1024)
 LORA_HEADER_MAX_BYTES = env.int("LORA_HEADER_MAX_BYTES", default=64 * 1024 * 1024)
 LORA_ORGANIZE_TEMPLATE = env("LORA_ORGANIZE_TEMPLATE", default="{base_model}/{first_tag}")
 
-# ------------------------------------------------------------------------------ Civitai
+# -------------------------------------------------------------------- Civitai
 CIVITAI_BASE_URL = env("CIVITAI_BASE_URL", default="https://civitai.com")
 CIVITAI_API_KEY = env("CIVITAI_API_KEY", default="")
 CIVITAI_TIMEOUT = env.float("CIVITAI_TIMEOUT", default=30.0)  # seconds per request
@@ -249,7 +249,7 @@ DOWNLOAD_PATH_TEMPLATE = env("DOWNLOAD_PATH_TEMPLATE", default="{base_model}/{fi
 # creates a "default" profile for it and skips building the demo model.
 DEFAULT_CHECKPOINT = env("ATELIER_CHECKPOINT", default="")
 
-# ------------------------------------------------------------------------------ example images (#4)
+# -------------------------------------------------------------------- example images (#4)
 # One folder per LoRA, named by its sha256, so renames and moves never orphan the images.
 EXAMPLE_IMAGES_ROOT = Path(env("EXAMPLE_IMAGES_ROOT", default=str(VAR_DIR / "example_images")))
 EXAMPLE_IMAGES_LIMIT_PER_MODEL = env.int("EXAMPLE_IMAGES_LIMIT_PER_MODEL", default=8)
@@ -278,7 +278,7 @@ EXAMPLE_IMAGES_GENERATE_PROMPTS = [
     "{triggers}, close-up, studio lighting",
 ]
 
-# ------------------------------------------------------------------------------ remote providers (#5)
+# -------------------------------------------------------------------- remote providers (#5)
 # Every remote call has a timeout (seconds); 429/5xx/timeouts are retried REMOTE_MAX_RETRIES
 # times with exponential backoff from REMOTE_BACKOFF_SECONDS, honouring Retry-After or the
 # provider's retry hint up to REMOTE_MAX_RETRY_WAIT seconds (a longer hint fails the job at once,
@@ -325,7 +325,7 @@ IMAGE_PROVIDERS.update({
         "chat_model": env("PARASAIL_CHAT_MODEL", default="parasail-llama-33-70b-fp8")}},
 })
 
-# ------------------------------------------------------------------------------ edit and upscale (#5)
+# -------------------------------------------------------------------- edit and upscale (#5)
 # Largest uploaded image or mask for POST /api/edit/ and /api/upscale/, in bytes.
 EDIT_UPLOAD_MAX_BYTES = env.int("EDIT_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 # Largest source image (width x height, pixels) an edit or upscale accepts; checked from the
@@ -344,7 +344,7 @@ IMAGE_PROVIDERS["diffusers_local"]["OPTIONS"].update(
     max_cache_bytes=env.int("DIFFUSERS_MAX_CACHE_BYTES", default=0),
 )
 
-# ------------------------------------------------------------------------------ images app (#6)
+# -------------------------------------------------------------------- images app (#6)
 # Estimated cost in USD per generated image, by provider name or "provider/model profile name"
 # (JSON in the env). Local providers are free (missing = 0).
 PROVIDER_COSTS = env.json("PROVIDER_COSTS", default={
@@ -378,7 +378,7 @@ EMBEDDER = env("EMBEDDER", default="auto")
 EMBEDDER_MODEL = env("EMBEDDER_MODEL", default="all-MiniLM-L6-v2")
 
 
-# ------------------------------------------------------------------------------ reliability (#7)
+# -------------------------------------------------------------------- reliability (#7)
 # A message taken by a worker that dies without acknowledging it (SIGKILL, power loss) goes back
 # to its queue after this many seconds (checked every CELERY_UNACKED_RESTORE_INTERVAL); it must
 # exceed the task time limit, or a long task would also run on a second worker.
@@ -464,7 +464,7 @@ REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=64 * 1024 * 1024)
 # Files one request may upload or name (example-image import).
 REQUEST_MAX_FILES = env.int("REQUEST_MAX_FILES", default=20)
 
-# ------------------------------------------------------------------------------ DRF
+# -------------------------------------------------------------------- DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -491,7 +491,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# ------------------------------------------------------------------------------ logging
+# -------------------------------------------------------------------- logging
 def _redis_next_db(url: str) -> str:
     """``url`` with the next Redis database number (``/0`` -> ``/1``), for the cache."""
     from urllib.parse import urlsplit, urlunsplit
@@ -528,6 +528,6 @@ LOGGING = {
                 "kombu.connection": {"level": "ERROR"}},
 }
 
-# ------------------------------------------------------------------------------ serve (#12)
+# -------------------------------------------------------------------- serve (#12)
 # `manage.py serve` exits within this many seconds of SIGTERM/SIGINT (open requests get half).
 SERVE_STOP_SECONDS = env.float("SERVE_STOP_SECONDS", default=8.0)
