@@ -152,8 +152,8 @@ def job_run(*, job_id, work: Callable[[JobRun], tuple[dict, str] | Job],
             in the queue (checked in one transaction with the claim).
         errors: exception type -> ``describe(exc) -> (code, message)`` for expected failures.
         fail_code: the error code of an unexpected exception (``internal_error``).
-        on_failure: called (before the failure is written) when the work raised, e.g. to
-            remove files it wrote.
+        on_failure: called (before the failure is written) when the work raised, or when the
+            lease was lost, e.g. to remove files it wrote.
         listener: an unthrottled ``listener(step, total)`` (a CLI progress bar).
 
     Returns the job as the protocol left it; never raises for the work's errors.
@@ -193,6 +193,14 @@ def job_run(*, job_id, work: Callable[[JobRun], tuple[dict, str] | Job],
         job_release(job=job)
 
 
+def _cleanup(job: Job, on_failure) -> None:
+    if on_failure is not None:
+        try:
+            on_failure()
+        except Exception:  # noqa: BLE001 - the failure being reported matters more
+            log.exception("cleanup of job %s failed", job.pk)
+
+
 def _job_run_claimed(*, run: JobRun, work, errors, fail_code, on_failure) -> Job:
     job = run.job
     try:
@@ -202,6 +210,7 @@ def _job_run_claimed(*, run: JobRun, work, errors, fail_code, on_failure) -> Job
         result, done_message = outcome
         return job_succeed(job=job, result=result, message=done_message)
     except JobLeaseLost:
+        _cleanup(job, on_failure)  # another worker owns the job: drop what this run wrote
         raise
     except JobCanceled as stop:
         if stop.result is not None:
@@ -218,11 +227,7 @@ def _job_run_claimed(*, run: JobRun, work, errors, fail_code, on_failure) -> Job
     except JobRequeued as stop:
         return _job_requeue(job=job, message=stop.message, countdown=stop.countdown)
     except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-        if on_failure is not None:
-            try:
-                on_failure()
-            except Exception:  # noqa: BLE001 - the failure below matters more
-                log.exception("cleanup of job %s failed", job.pk)
+        _cleanup(job, on_failure)
         described = _error_code_message(exc, errors)
         if described is not None:
             return job_fail(job=job, code=described[0], message=described[1])

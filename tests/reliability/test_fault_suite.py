@@ -110,10 +110,6 @@ def test_d_web_process_sigkill_and_restart(cluster, outcomes):
     assert counts["accepted"] > outcome.notes["accepted_before_kill"]  # served again
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "jobs/kernel.py: a lost lease (JobLeaseLost) is re-raised before on_failure runs, so the "
-    "files the frozen run wrote stay on disk without rows (orphan_files == n). Fix: call "
-    "on_failure before re-raising JobLeaseLost in _job_run_claimed; then drop this marker."))
 def test_e_worker_frozen_past_its_lease_leaves_no_file(cluster, outcomes):
     """Beyond the four faults of the acceptance: a worker frozen (SIGSTOP) while it writes a
     generation's files, for longer than its lease, then resumed after another worker finished
