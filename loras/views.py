@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 
 from core.exceptions import ApplicationError
 
+from .paths import is_outside_root
 from .models import LoraModel
 from .selectors import lora_base_models, lora_list
 
@@ -110,4 +111,6 @@ def lora_detail_page(request, pk):
         "header": header,
         "use_weight": f"{weight:g}",
         "nsfw_blur_level": NSFW_BLUR_LEVEL,
+        # a symlinked folder leads outside the root: listed, but never renamed/moved/deleted
+        "outside_root": is_outside_root(lora.root.path, lora.abs_path),
     })

@@ -479,6 +479,7 @@
         });
       });
     });
+    if (!$("rename-btn")) return; // a file outside its root: no file actions on the page
     $("rename-btn").addEventListener("click", function () {
       action(this, "POST", "rename/", { name: $("rename-input").value.trim() }, function () { location.reload(); });
     });

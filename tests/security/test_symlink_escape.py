@@ -268,3 +268,15 @@ def test_a_civitai_refresh_writes_no_preview_next_to_an_escaped_file(world, api_
 
 # The fake Civitai server on loopback.
 from tests.support.fake_civitai import fake_civitai, fake_civitai_server  # noqa: E402,F401
+
+
+def test_detail_page_offers_no_file_actions_for_a_file_outside_its_root(world, user, client):
+    """The page says why and shows no rename, move or delete for the escaped file; the file
+    inside the root keeps them."""
+    client.force_login(user)
+    page = client.get(f"/loras/{world['lora'].pk}/").content.decode()
+    assert 'id="outside-root-notice"' in page
+    assert 'id="delete-btn"' not in page and 'id="rename-btn"' not in page
+    inside = LoraModel.objects.get(relative_path="inside.safetensors")
+    page = client.get(f"/loras/{inside.pk}/").content.decode()
+    assert 'id="delete-btn"' in page and 'id="outside-root-notice"' not in page
