@@ -15,8 +15,8 @@ from django.shortcuts import get_object_or_404, render
 
 from core.exceptions import ApplicationError
 
-from .paths import is_outside_root
 from .models import LoraModel
+from .paths import is_outside_root
 from .selectors import lora_base_models, lora_list
 
 PAGE_SIZE = 50
