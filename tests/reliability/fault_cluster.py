@@ -319,17 +319,23 @@ def scenario_worker_freeze(cluster: FaultCluster, *, n: int = 8, size: int = 512
     cluster.generate(http, outcome, steps=10, n=n, size=size)
     wait_until(lambda: set(images.rglob("*.png")) - before, timeout=60,
           what="the first file of the generation", interval=0.005)
+    for worker in cluster.workers.values():  # all at once: the files are written quickly
+        os.killpg(worker.pid, signal.SIGSTOP)
     victim = next((w for w in cluster.workers.values() if cluster.running_on(w)), None)
+    for worker in cluster.workers.values():
+        if worker is not victim:
+            os.killpg(worker.pid, signal.SIGCONT)
     if victim is None:
         raise RuntimeError("the generation ended before its worker could be frozen")
-    os.killpg(victim.pid, signal.SIGSTOP)
+    outcome.notes["files_when_frozen"] = len(set(images.rglob("*.png")) - before)
     outcome.recovered_at = time.monotonic()
     try:
         cluster.settle(outcome, limit=60)  # finished by the other worker meanwhile
     finally:
         os.killpg(victim.pid, signal.SIGCONT)
-    wait_until(lambda: "lease lost" in victim.output(), timeout=60,
-          what="the frozen worker noticing its lost lease")
+    # jobs.kernel logs "job <id>: lease lost ..." once the frozen run gave up (files written).
+    wait_until(lambda: f"job {outcome.accepted[0]}: lease lost" in victim.output(),
+               timeout=60, what="the frozen worker noticing its lost lease")
     outcome.notes["frozen"] = victim.name
     return outcome
 
