@@ -9,7 +9,9 @@ compares the job rows — the truth — with what the broker holds:
   fails ``worker_lost``;
 - a **queued** job whose message is in no queue and held by no worker (a broker restarted
   without persistence) gets its task published again, once it has been waiting
-  ``JOB_REPUBLISH_AFTER_SECONDS``. Duplicate messages are harmless: only one worker can claim.
+  ``JOB_REPUBLISH_AFTER_SECONDS``. Duplicate messages are harmless: only one worker can claim;
+- a **queued** job whose task was never recorded (the process stopped between the commit and
+  the publish) fails ``queue_lost`` after ``JOB_UNPUBLISHED_FAIL_SECONDS``: nothing could run it.
 
 Which messages the broker holds is read from Redis (the queue lists, every priority, and the
 ``unacked`` hash where kombu keeps messages workers have taken; see kombu's Redis transport).
@@ -135,16 +137,38 @@ def _republish_lost(now, *, everything: bool = False) -> int:
     return count
 
 
+def _fail_never_published(now, *, everything: bool = False) -> int:
+    """Fail queued jobs whose task was never recorded (the process stopped between the commit
+    that created the job and the publish): nothing can run them, so they end now instead of
+    waiting forever; a client's retry with the same Idempotency-Key runs again."""
+    orphans = Job.objects.filter(status=Job.Status.QUEUED, task_name="", published_at=None)
+    if not everything:
+        orphans = orphans.filter(created_at__lt=now - timedelta(
+            seconds=settings.JOB_UNPUBLISHED_FAIL_SECONDS))
+    count = 0
+    for job in orphans[:settings.JOB_DISPATCH_BATCH]:
+        with transaction.atomic():
+            job = Job.objects.select_for_update(skip_locked=True).filter(
+                pk=job.pk, status=Job.Status.QUEUED, task_name="").first()
+            if job is None:
+                continue
+            job_fail(job=job, code="queue_lost", message="The job was accepted but its task "
+                     "was never queued (the server stopped at that moment); start it again.")
+            count += 1
+    return count
+
+
 def jobs_dispatch(*, after_restart: bool = False) -> dict:
     """One dispatcher pass (see the module doc). ``after_restart=True`` (the embedded server at
     start, whose in-memory broker forgot everything) treats every running job as lost and
     every queued job's message as gone.
 
-    Returns counts: ``{"requeued", "failed", "canceled", "republished"}``.
+    Returns counts: ``{"requeued", "failed", "canceled", "republished", "never_published"}``.
     """
     now = timezone.now()
     counts = _reclaim_expired(now, everything=after_restart)
     counts["republished"] = _republish_lost(now, everything=after_restart)
+    counts["never_published"] = _fail_never_published(now, everything=after_restart)
     if any(counts.values()):
         log.info("dispatcher: %s", ", ".join(f"{k} {v}" for k, v in counts.items() if v))
     return counts

@@ -16,6 +16,8 @@ the same way for every kind of work:
    passed as ``errors`` gives other exceptions their code and message (``OSError`` ->
    ``storage_error`` ...); anything else fails ``fail_code`` with the traceback logged. A
    lost lease (:class:`jobs.lease.JobLeaseLost`) writes nothing: another worker owns the job.
+   A database connection lost mid-run (``OperationalError``/``InterfaceError``) writes
+   nothing either: the lease runs out and the dispatcher queues the job again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from core.exceptions import ApplicationError
 
@@ -60,6 +62,10 @@ class JobPaused(Exception):  # noqa: N818 - a signal, not an error
     def __init__(self, message: str = "Paused", *, result: dict | None = None):
         super().__init__(message)
         self.message, self.result = message, result
+
+
+class _DatabaseGone(Exception):  # noqa: N818 - internal signal
+    """The database connection broke during the work (a restart, a network cut)."""
 
 
 class JobRequeued(Exception):  # noqa: N818 - a signal, not an error
@@ -188,6 +194,12 @@ def job_run(*, job_id, work: Callable[[JobRun], tuple[dict, str] | Job],
     except JobLeaseLost:
         log.warning("job %s: lease lost, another worker owns it now; result dropped", job.pk)
         return Job.objects.get(pk=job_pk)
+    except _DatabaseGone as gone:
+        # The database went away mid-run: nothing can be written now. The lease stops being
+        # renewed, so the dispatcher queues the job again once the database is back.
+        log.warning("job %s: database unreachable (%s); the dispatcher will run it again",
+                    job.pk, gone.__cause__)
+        return job
     finally:
         heartbeat.stop()
         job_release(job=job)
@@ -212,6 +224,10 @@ def _job_run_claimed(*, run: JobRun, work, errors, fail_code, on_failure) -> Job
     except JobLeaseLost:
         _cleanup(job, on_failure)  # another worker owns the job: drop what this run wrote
         raise
+    except (OperationalError, InterfaceError) as exc:  # the connection, not the data
+        _cleanup(job, on_failure)
+        connection.close()
+        raise _DatabaseGone() from exc
     except JobCanceled as stop:
         if stop.result is not None:
             run.save_result(stop.result)

@@ -418,6 +418,9 @@ JOB_DISPATCH_INTERVAL = env.float("JOB_DISPATCH_INTERVAL", default=10.0)
 JOB_REPUBLISH_AFTER_SECONDS = env.float("JOB_REPUBLISH_AFTER_SECONDS", default=20.0)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_DISPATCH_BATCH = env.int("JOB_DISPATCH_BATCH", default=500)  # queued jobs per pass
+# A queued job with no task recorded this long after its creation was never published (the
+# process died between the commit and the publish): failed queue_lost.
+JOB_UNPUBLISHED_FAIL_SECONDS = env.float("JOB_UNPUBLISHED_FAIL_SECONDS", default=60.0)
 # Seconds between two runs of the stale-job reaper (beat); JOB_STALE_SECONDS is above.
 CELERY_BEAT_SCHEDULE["reap-stale-jobs"]["schedule"] = env.float("JOB_REAP_INTERVAL",
                                                                default=300.0)

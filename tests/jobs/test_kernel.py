@@ -201,3 +201,43 @@ def test_the_heartbeat_renews_the_lease_while_the_work_runs(settings):
     job = _run(work)
     assert job.status == "succeeded"
     assert seen[-1] > seen[0] and seen[-1] > timezone.now() - timedelta(seconds=0.3)
+
+
+def test_a_job_whose_task_was_never_published_ends_queue_lost(settings):
+    """The web process died between the commit that created the job and the publish: no task
+    is recorded, nothing can run it — the dispatcher ends it instead of leaving it queued."""
+    settings.JOB_UNPUBLISHED_FAIL_SECONDS = 60
+    orphan = job_create(kind="generate")
+    fresh = job_create(kind="generate")  # being published right now
+    Job.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    assert jobs_dispatch()["never_published"] == 1
+    orphan.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (orphan.status, orphan.error_code) == ("failed", "queue_lost")
+    assert fresh.status == "queued"
+    # at an embedded restart nothing is being published: every such job ends at once
+    assert jobs_dispatch(after_restart=True)["never_published"] == 1
+    assert Job.objects.get(pk=fresh.pk).error_code == "queue_lost"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_lost_mid_run_leaves_the_job_to_the_dispatcher():
+    """A PostgreSQL restart under a running job: the work sees OperationalError. The job is
+    not failed (the failure could not be written anyway, and the work can run again): it
+    stays running until its lease runs out, then the dispatcher queues it again."""
+    from django.db import OperationalError
+
+    cleaned = []
+    job = job_create(kind="test")
+    Job.objects.filter(pk=job.pk).update(task_name=UNROUTABLE_TASK, queue="default",
+                                         task_args=["x"])
+
+    def work(run):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    job_run(job_id=job.pk, work=work, on_failure=lambda: cleaned.append(1))
+    stuck = Job.objects.get(pk=job.pk)
+    assert stuck.status == "running" and stuck.error_code == "" and cleaned == [1]
+    _expire(stuck)
+    assert jobs_dispatch()["requeued"] == 1
+    assert Job.objects.get(pk=job.pk).status == "queued"
