@@ -16,6 +16,8 @@ class ExampleImageSerializer(serializers.ModelSerializer):
 
     file_url = serializers.SerializerMethodField()
     use_url = serializers.SerializerMethodField()
+    url = serializers.CharField(read_only=True,
+                                help_text="Where Civitai serves the image; empty for imports.")
 
     class Meta:
         model = ExampleImage

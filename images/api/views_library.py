@@ -133,7 +133,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(parameters=[OpenApiParameter("variant", str,
                                                 enum=["image", "thumbnail", "audio"])],
-                   responses={(200, "application/octet-stream"): bytes})
+                   responses={(200, "image/*"): bytes, (200, "audio/*"): bytes})
     @action(detail=True, methods=["get"])
     def file(self, request, pk=None):
         """The image file (``variant=image``, default), its thumbnail or its narration, with
