@@ -56,6 +56,12 @@ class ImageFilter(django_filters.FilterSet):
         return qs.filter(Q(prompt__icontains=value) | Q(title__icontains=value)
                          | Q(caption__icontains=value))
 
+    def filter_queryset(self, queryset):
+        # ``?ordering=,`` orders by nothing (django-filter drops the empty names): pages
+        # would then be unstable, so fall back to the model's order.
+        queryset = super().filter_queryset(queryset)
+        return queryset if queryset.ordered else queryset.order_by(*Image._meta.ordering)
+
 
 class UsageFilter(django_filters.FilterSet):
     provider = django_filters.CharFilter(field_name="provider")

@@ -137,3 +137,11 @@ def test_usage_summary_days_that_are_not_a_small_number_are_400(api_client, days
     body = _error(api_client.get(f"/api/usage/summary/?days={days}"), 400, "invalid")
     assert "days" in body["fields"]
     assert api_client.get("/api/usage/summary/?days=30").status_code == 200
+
+
+def test_gallery_ordering_by_nothing_keeps_a_stable_order(anon_client):
+    # "?ordering=," made django-filter call order_by() with no field: unstable pages.
+    older, newer = ImageFactory(is_public=True), ImageFactory(is_public=True)
+    response = anon_client.get("/api/gallery/?ordering=,")
+    assert response.status_code == 200
+    assert [r["id"] for r in response.json()["results"]] == [newer.pk, older.pk]
