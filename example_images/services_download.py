@@ -117,10 +117,8 @@ def example_download_start(*, user, lora_ids: list[int] | None = None,
                 "current": None, "current_model": "", "cursor": None,
                 "processed_models": 0, "total_models": len(ids), "images": 0,
                 "skipped_models": 0, "errors": [], "retries": 0, "speed": 0.0,
-                "eta_seconds": None})
-    if enqueue:
-        # After the commit, so a dead broker reaches the HTTP answer (503 broker_unavailable).
-        job_enqueue(job=job, task=example_download_run_task, args=[str(job.pk)], queue="io")
+                "eta_seconds": None},
+        task=example_download_run_task if enqueue else None, queue="io")
     return job
 
 

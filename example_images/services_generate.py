@@ -70,10 +70,9 @@ def example_generate_start(*, user, lora: LoraModel, model: str | None = None,
         job.result = {"lora": lora.pk, "model": profile.slug, "seed": seed, "plan": plan,
                       "done": [], "examples": [], "errors": []}
         job_save(job=job, fields=["result"])
-    if enqueue:
-        # After the commit, so a dead broker reaches the HTTP answer (503 broker_unavailable).
-        job_enqueue(job=job, task=example_generate_run_task, args=[str(job.pk)],
-                    queue=registry.provider_queue(profile.provider))
+        if enqueue:  # recorded with the job, published at the commit (503: broker down)
+            job_enqueue(job=job, task=example_generate_run_task, args=[str(job.pk)],
+                        queue=registry.provider_queue(profile.provider))
     return job
 
 

@@ -185,6 +185,8 @@ def generation_create(*, user, params: dict, enqueue: bool = True,
                 steps=steps, guidance_scale=guidance, seed=seed, n=n, loras=loras,
                 idempotency_key=idempotency_key, style=params.get("style_obj"),
             )
+            if enqueue:  # recorded with the job, published at the commit (503: broker down)
+                job_enqueue(job=job, task=generation_run_task, args=[request.pk], queue=queue)
     except IntegrityError:
         # A concurrent request with the same key won the unique constraint: answer with it.
         replay = idempotency_key and _generation_replay(
@@ -192,9 +194,6 @@ def generation_create(*, user, params: dict, enqueue: bool = True,
         if not replay:
             raise
         return replay
-    if enqueue:
-        # After the commit, so a dead broker reaches the HTTP answer (503 broker_unavailable).
-        job_enqueue(job=job, task=generation_run_task, args=[request.pk], queue=queue)
     return request
 
 

@@ -132,14 +132,6 @@ def _provider_for(profile) -> ImageProvider:
         raise ApplicationError(exc.code, exc.message, status=503) from None
 
 
-def _queue(request: GenerationRequest, provider_name: str) -> GenerationRequest:
-
-    job_enqueue(job=request.job, task=generation_run_task, args=[request.pk],
-                queue=registry.provider_queue(provider_name))
-    return request
-
-
-# ----------------------------------------------------------------------------- edit
 def edit_steps_check(*, steps: int, strength: float) -> None:
     """Refuse an img2img/inpaint whose denoising would run no step at all.
 
@@ -240,7 +232,10 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
         if mask is not None:
             request.mask.save(f"{stem}.png", ContentFile(_png(mask.convert("L"))), save=False)
         request.save()
-    return _queue(request, profile.provider) if enqueue else request
+        if enqueue:  # recorded with the job; published at the commit
+            job_enqueue(job=request.job, task=generation_run_task, args=[request.pk],
+                        queue=registry.provider_queue(profile.provider))
+    return request
 
 
 # ----------------------------------------------------------------------------- upscale
@@ -294,12 +289,12 @@ def upscale_create(*, user, params: dict, image_upload=None,
         )
         request.init_image.save(f"{stem}.png", ContentFile(_png(img)), save=False)
         request.save()
-    if not enqueue:
-        return request
-    # The local upscaler is Pillow only: it runs on the "default" queue, never waits for a GPU.
-    queue_name = "default" if upscaler == LANCZOS else registry.provider_queue(profile.provider)
-
-    job_enqueue(job=request.job, task=generation_run_task, args=[request.pk], queue=queue_name)
+        if enqueue:  # recorded with the job; published at the commit
+            # The local upscaler is Pillow only: the "default" queue, never waits for a GPU.
+            queue_name = ("default" if upscaler == LANCZOS
+                          else registry.provider_queue(profile.provider))
+            job_enqueue(job=request.job, task=generation_run_task, args=[request.pk],
+                        queue=queue_name)
     return request
 
 

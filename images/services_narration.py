@@ -53,7 +53,8 @@ def image_narrate_start(*, image: Image, user) -> Job:
                          celery_task_id=str(uuid.uuid4()), message="Queued")
         job.result = {"image": image.pk}
         job.save(update_fields=["result"])
-    job_enqueue(job=job, task=image_narrate_run_task, args=[str(job.pk), image.pk], queue="default")
+        job_enqueue(job=job, task=image_narrate_run_task, args=[str(job.pk), image.pk],
+                    queue="default")  # recorded with the job, published at the commit
     return job
 
 

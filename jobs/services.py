@@ -71,14 +71,18 @@ ACTIVE_STATUSES = (Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.PAUSED)
 
 
 def job_create_exclusive(*, kind: str, user=None, what: str, total_steps: int = 0,
-                         message: str = "Queued", result: dict | None = None) -> Job:
+                         message: str = "Queued", result: dict | None = None, task=None,
+                         queue: str = "default", extra_args: tuple = ()) -> Job:
     """Create a queued job of ``kind`` unless one is already queued, running or paused — the
     one way to start work that must not run twice at once (a scan, auto-organize ...). The
     active rows are locked (PostgreSQL), so two concurrent starts cannot both pass; SQLite
     serializes writers anyway. ``what`` names the work for the error ("A library scan").
+    With ``task``, the job is enqueued (:func:`job_enqueue`) in the same transaction with the
+    arguments ``[job id, *extra_args]`` on ``queue``.
 
     Raises:
-        ApplicationError: 409 ``job_running``, with ``fields.job`` the active job's id.
+        ApplicationError: 409 ``job_running``, with ``fields.job`` the active job's id; 503
+            ``broker_unavailable``.
     """
     with transaction.atomic():
         active = list(Job.objects.select_for_update().filter(
@@ -92,6 +96,8 @@ def job_create_exclusive(*, kind: str, user=None, what: str, total_steps: int = 
         if result is not None:
             job.result = result
             job.save(update_fields=["result"])
+        if task is not None:
+            job_enqueue(job=job, task=task, args=[str(job.pk), *extra_args], queue=queue)
     return job
 
 
@@ -175,43 +181,45 @@ except ImportError:  # pragma: no cover - kombu and redis are dependencies
 
 def job_enqueue(*, job: Job, task, args: list, queue: str, countdown: float | None = None
                 ) -> None:
-    """Publish ``task`` with ``args`` on ``queue`` (task id ``job.celery_task_id``) now.
+    """Publish ``task`` with ``args`` on ``queue`` (task id ``job.celery_task_id``).
 
-    Call it after the transaction that created ``job`` committed (not from ``on_commit``,
-    where a failure could no longer reach the HTTP answer). Inside an open transaction the
-    publish is deferred to its commit, as before. When the broker cannot be reached within
-    ``CELERY_BROKER_CONNECTION_TIMEOUT`` and the publish retry policy (seconds, see settings
-    "reliability (#7)"), ``job`` is failed with ``broker_unavailable`` so no job waits forever
-    for a message that was never sent.
+    What to publish is recorded on the job first (``task_name``, ``task_args``, ``queue``), so
+    the dispatcher can publish it again when the broker loses the message. Call it inside the
+    transaction that creates ``job``: the record commits with the job (a process that dies
+    right after the commit leaves a job the dispatcher can still run), and the publish runs
+    when the transaction commits; its error still propagates to the caller (a non-robust
+    ``on_commit`` callback), so the HTTP answer is the 503. Outside a transaction both happen
+    at once. When the broker cannot be reached within ``CELERY_BROKER_CONNECTION_TIMEOUT`` and
+    the publish retry policy (seconds, see settings "reliability (#7)"), ``job`` is failed with
+    ``broker_unavailable`` so no job waits forever for a message that was never sent.
 
     Raises:
         ApplicationError: 503 ``broker_unavailable`` when the publish failed.
     """
-    def publish():
-        _job_publish_task(job=job, task_name=task.name, args=args, queue=queue,
-                          countdown=countdown)
-
-    # Outside a transaction on_commit runs ``publish`` at once and lets its error through.
-    transaction.on_commit(publish)
+    _job_record_task(job=job, task_name=task.name, args=args, queue=queue, countdown=countdown)
+    transaction.on_commit(lambda: _job_send(job=job, countdown=countdown))
 
 
-def _job_publish_task(*, job: Job, task_name: str, args: list, queue: str,
-                      countdown: float | None = None, fail_job: bool = True) -> None:
-    """Record what to publish for ``job`` (so the dispatcher can ring the doorbell again when
-    the message is lost), then publish it; a dead broker fails the job (503)."""
+def _job_record_task(*, job: Job, task_name: str, args: list, queue: str,
+                     countdown: float | None = None) -> None:
     from datetime import timedelta
-
-    from celery import current_app as app
 
     job.task_name, job.task_args, job.queue = task_name, list(args), queue
     job.published_at = timezone.now() + timedelta(seconds=countdown or 0)
     Job.objects.filter(pk=job.pk).update(task_name=task_name, task_args=job.task_args,
                                          queue=queue, published_at=job.published_at)
+
+
+def _job_send(*, job: Job, countdown: float | None = None, fail_job: bool = True) -> None:
+    """Publish the task recorded on ``job``; a dead broker fails the job (when ``fail_job``)
+    and raises 503 ``broker_unavailable``."""
+    from celery import current_app as app
+
     try:
-        app.send_task(task_name, args=args, queue=queue,
+        app.send_task(job.task_name, args=job.task_args, queue=job.queue or "default",
                       task_id=job.celery_task_id or None, countdown=countdown or None)
     except BROKER_ERRORS as exc:
-        log.warning("could not publish %s for job %s: %s", task_name, job.pk, exc)
+        log.warning("could not publish %s for job %s: %s", job.task_name, job.pk, exc)
         if fail_job:
             job_fail(job=job, code="broker_unavailable",
                      message=f"The task queue (broker) could not be reached: {exc}")
@@ -219,6 +227,13 @@ def _job_publish_task(*, job: Job, task_name: str, args: list, queue: str,
             "broker_unavailable",
             "The task queue is unreachable; the job was not started. Try again shortly.",
             status=503) from exc
+
+
+def _job_publish_task(*, job: Job, task_name: str, args: list, queue: str,
+                      countdown: float | None = None, fail_job: bool = True) -> None:
+    """Record what to publish for ``job``, then publish it (see :func:`job_enqueue`)."""
+    _job_record_task(job=job, task_name=task_name, args=args, queue=queue, countdown=countdown)
+    _job_send(job=job, countdown=countdown, fail_job=fail_job)
 
 
 def job_republish(*, job: Job) -> bool:

@@ -28,7 +28,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
-from jobs.services import job_create_exclusive, job_enqueue
+from jobs.services import job_create_exclusive
 
 from .civitai import (
     CivitaiClient,
@@ -245,10 +245,8 @@ def civitai_refresh_all_create(*, user, only_missing: bool = True,
         kind=REFRESH_ALL_KIND, user=user, what="A Civitai refresh of the library",
         result={"options": {"only_missing": bool(only_missing),
                             "lora_ids": list(lora_ids) if lora_ids else None},
-                "cursor": 0, "updated": 0, "not_found": 0, "failed": 0})
-    if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
-
-        job_enqueue(job=job, task=civitai_refresh_all_run_task, args=[str(job.pk)], queue="io")
+                "cursor": 0, "updated": 0, "not_found": 0, "failed": 0},
+        task=civitai_refresh_all_run_task if enqueue else None, queue="io")
     return job
 
 

@@ -200,9 +200,8 @@ def download_create(*, user, model_version_id: int | None = None, url: str | Non
         job.save(update_fields=["result"])
         download.job = job
         download.save()
-    if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
-
-        job_enqueue(job=job, task=download_run_task, args=[download.pk], queue="io")
+        if enqueue:  # recorded with the job, published at the commit (503: broker down, #7)
+            job_enqueue(job=job, task=download_run_task, args=[download.pk], queue="io")
     return download
 
 

@@ -22,7 +22,7 @@ from django.conf import settings
 from core.exceptions import ApplicationError
 from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
-from jobs.services import job_create_exclusive, job_enqueue
+from jobs.services import job_create_exclusive
 
 from .models import LoraModel
 from .paths import normalize_relative
@@ -151,12 +151,10 @@ def organize_start(*, user, template: str | None = None, enqueue: bool = True) -
             organize job is queued or running.
     """
     template = organize_template_validate(template)
-    job = job_create_exclusive(kind=JOB_KIND, user=user, what="Auto-organize",
-                               message="Planning moves.")
-    if enqueue:  # after the commit: a dead broker answers 503 broker_unavailable (#7)
-
-        job_enqueue(job=job, task=lora_organize_run_task, args=[str(job.pk), template], queue="io")
-    return job
+    return job_create_exclusive(kind=JOB_KIND, user=user, what="Auto-organize",
+                                message="Planning moves.",
+                                task=lora_organize_run_task if enqueue else None, queue="io",
+                                extra_args=(template,))
 
 
 def organize_run(*, job_id: str, template: str) -> Job:

@@ -34,7 +34,7 @@ from core.exceptions import ApplicationError
 from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
 from jobs.progress import ProgressReporter
-from jobs.services import job_create_exclusive, job_enqueue
+from jobs.services import job_create_exclusive
 
 from .adopt import sidecars_adopt
 from .hashing import FileHashes, file_hashes
@@ -593,11 +593,10 @@ def library_scan_start(*, user) -> Job:
         ApplicationError: 409 ``job_running`` when a scan job is already queued or running;
             503 ``broker_unavailable``.
     """
-    job = job_create_exclusive(kind=JOB_KIND, user=user, what="A library scan",
-                               message="Waiting to scan the library.")
-    # After the commit: a dead broker answers 503 broker_unavailable (#7).
-    job_enqueue(job=job, task=lora_scan_task, args=[str(job.pk)], queue="io")
-    return job
+    # Enqueued in the creating transaction; a dead broker answers 503 broker_unavailable (#7).
+    return job_create_exclusive(kind=JOB_KIND, user=user, what="A library scan",
+                                message="Waiting to scan the library.", task=lora_scan_task,
+                                queue="io")
 
 
 def library_scan_run(*, job_id: str, listener: Callable[[int, int], None] | None = None) -> Job:
