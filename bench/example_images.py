@@ -68,7 +68,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from example_images.models import ExampleImage
-    from example_images.services_download import example_download_run, example_download_start
+    from example_images.services.download import example_download_run, example_download_start
     from jobs.models import Job
     from loras.civitai import limiter
     from loras.models import LibraryRoot, LoraModel

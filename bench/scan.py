@@ -85,7 +85,7 @@ def time_read(paths: list[Path]) -> float:
 
 def time_first_scan(root_path: Path, workers: int) -> tuple[float, dict]:
     from loras.models import LibraryRoot, LoraModel
-    from loras.services_scan import library_scan
+    from loras.services.scan import library_scan
 
     LoraModel.objects.all().delete()
     LibraryRoot.objects.all().delete()
@@ -163,7 +163,7 @@ def main() -> None:
 
         if args.small:
             from loras.models import LibraryRoot, LoraModel
-            from loras.services_scan import library_scan
+            from loras.services.scan import library_scan
 
             small = data_dir / "small"
             print(f"\nwriting {args.small} tiny LoRA files ...", flush=True)

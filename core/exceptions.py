@@ -15,7 +15,6 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-
 log = logging.getLogger(__name__)
 
 

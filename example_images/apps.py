@@ -6,7 +6,7 @@ def _resume_on_worker_ready(**kwargs) -> None:
     restart interrupted (see ``services_download.example_downloads_resume``)."""
     import logging
 
-    from .services_download import example_downloads_resume
+    from .services.download import example_downloads_resume
 
     try:
         example_downloads_resume()
@@ -24,7 +24,7 @@ class ExampleImagesConfig(AppConfig):
         from jobs.services import job_register_resumer
 
         from .selectors import DOWNLOAD_KIND
-        from .services_download import example_download_enqueue
+        from .services.download import example_download_enqueue
 
         job_register_resumer(kind=DOWNLOAD_KIND, resume=example_download_enqueue)
 

@@ -108,7 +108,7 @@ def hook_tags(*, request, images, job, started) -> None:
     of its LoRAs (from the library, ``LoraModel.tags`` / ``trigger_words``)."""
     from loras.models import LoraModel
 
-    from .services_library import image_tags_add
+    from .services.library import image_tags_add
 
     names = prompt_terms(request.clean_prompt or request.prompt,
                          max_terms=getattr(settings, "TAGS_FROM_PROMPT_MAX", 8))
@@ -154,7 +154,7 @@ def hook_narration(*, request, images, job, started) -> None:
     unavailable engine is reported as a hook error."""
     if not getattr(settings, "NARRATION_AUTO", False):
         return
-    from .services_narration import image_audio_store
+    from .services.narration import image_audio_store
 
     for image in images:
         image_audio_store(image=image)

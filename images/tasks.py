@@ -14,7 +14,7 @@ def generation_run(request_id: int) -> str:
 @shared_task(name="images.image_narrate_run", acks_late=True)
 def image_narrate_run(job_id: str, image_id: int) -> str:
     """Narrate image ``image_id`` for job ``job_id``; returns the final job status."""
-    from . import services_narration
+    from .services import narration as services_narration
 
     return services_narration.image_narrate_run(job_id=job_id, image_id=image_id).status
 

@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
-from core.schema import api_errors
 from core.limits import uploads_check
+from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, JobSerializer, accepted_response
 from jobs.snapshots import job_snapshot
 from loras.api.serializers import LoraDetailSerializer
@@ -29,23 +29,23 @@ from loras.selectors import lora_get
 
 from .. import selectors
 from ..files import CONTENT_TYPES, example_path
-from ..services_download import (
+from ..services.download import (
     example_download_pause,
     example_download_resume,
     example_download_start,
 )
-from ..services_files import (
+from ..services.files import (
     example_delete,
     example_import,
     example_open_folder,
     example_set_preview,
 )
-from ..services_generate import example_generate_start
+from ..services.generate import example_generate_start
 from .serializers import (
     ExampleDownloadStartSerializer,
-    ExampleImageSerializer,
     ExampleForceSerializer,
     ExampleGenerateSerializer,
+    ExampleImageSerializer,
     ExampleImportJsonSerializer,
     ExampleLoraQuerySerializer,
 )

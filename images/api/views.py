@@ -3,11 +3,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.api.serializers import accepted_response
-
 from core.exceptions import ApplicationError
 from core.schema import api_errors
 from core.throttling import GenerateRateThrottle
+from jobs.api.serializers import accepted_response
 
 from ..selectors import generation_request_get
 from ..services import generation_create

@@ -1,4 +1,4 @@
-"""``POST /api/edit/`` and ``POST /api/upscale/``: thin views over ``images.services_edit``."""
+"""``POST /api/edit/`` and ``POST /api/upscale/``: thin views over ``images.services.edit``."""
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from core.schema import api_errors
 from jobs.api.serializers import accepted_response
 
-from ..services_edit import edit_create, upscale_create
+from ..services.edit import edit_create, upscale_create
 from .serializers import GenerateResponseSerializer
 from .serializers_edit import EditSerializer, UpscaleSerializer
 

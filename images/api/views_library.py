@@ -24,7 +24,7 @@ from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from .. import selectors
 from ..models import Image, Project, PromptHelper, Style, Tag, ThemeFavorite, ThemeHelper, UsageLog
-from ..services_library import (
+from ..services.library import (
     image_delete,
     image_update,
     project_create,
@@ -44,7 +44,7 @@ from ..services_library import (
     theme_remix,
     theme_update,
 )
-from ..services_narration import image_narrate_start
+from ..services.narration import image_narrate_start
 from .filters import ImageFilter, UsageFilter
 from .serializers_library import (
     ImagePatchSerializer,

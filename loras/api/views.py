@@ -25,7 +25,7 @@ from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 from .. import selectors
 from ..filters import LoraFilter
 from ..models import LibraryRoot, LoraModel
-from ..services_library import (
+from ..services.library import (
     lora_bulk_move,
     lora_bulk_trash,
     lora_move,
@@ -38,7 +38,7 @@ from ..services_library import (
     lora_trash,
     lora_update,
 )
-from ..services_organize import organize_plan, organize_start
+from ..services.organize import organize_plan, organize_start
 from .serializers import (
     BulkIdsSerializer,
     BulkMoveSerializer,

@@ -13,8 +13,8 @@ from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from ..civitai import CivitaiError, sync_client
 from ..models import Download, LoraModel
-from ..services_civitai import civitai_refresh_all_create, lora_civitai_refresh
-from ..services_downloads import download_create, download_list
+from ..services.civitai import civitai_refresh_all_create, lora_civitai_refresh
+from ..services.downloads import download_create, download_list
 from .serializers_civitai import (
     CivitaiRefreshAllSerializer,
     CivitaiRefreshResultSerializer,

@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
-from ..services_scan import library_scan_start
+from ..services.scan import library_scan_start
 
 
 @api_errors(409, 503)  # a scan is queued or running; the broker is down

@@ -22,7 +22,7 @@ from PIL import Image
 from core.exceptions import ApplicationError
 from jobs.models import Job
 from jobs.services import job_cancel
-from loras.services_organize import organize_start
+from loras.services.organize import organize_start
 from tests.factories import JobFactory, LibraryRootFactory, LoraFactory, UserFactory
 from tests.support.fake_civitai import (  # noqa: F401 - fixtures
     fake_civitai,

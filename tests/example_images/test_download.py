@@ -9,10 +9,10 @@ from collections import Counter
 
 import pytest
 
-from example_images import services_download
 from example_images.files import example_path
 from example_images.models import ExampleImage
-from example_images.services_download import (
+from example_images.services import download as services_download
+from example_images.services.download import (
     example_download_pause,
     example_download_resume,
     example_download_run,

@@ -10,7 +10,7 @@ from PIL import Image
 
 from example_images.files import example_path
 from example_images.models import ExampleImage
-from example_images.services_generate import example_generate_run
+from example_images.services.generate import example_generate_run
 from images.models import GenerationRequest
 from jobs.models import Job
 

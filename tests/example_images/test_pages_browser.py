@@ -17,7 +17,7 @@ from PIL import Image
 from playwright import sync_api as playwright_api  # noqa: E402
 
 from example_images.models import ExampleImage
-from example_images.services_files import example_import
+from example_images.services.files import example_import
 from tests.support.browser import launch, log_in
 from tests.support.servers import start_server
 

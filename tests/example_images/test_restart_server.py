@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 
-from example_images import services_download
 from example_images.models import ExampleImage
-from example_images.services_download import example_download_run, example_download_start
+from example_images.services import download as services_download
+from example_images.services.download import example_download_run, example_download_start
 from jobs.models import Job
 from tests.support.servers import start_server
 

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from images.models import Project, Style, ThemeFavorite, ThemeHelper, UsageLog
-from images.services_library import prompt_helper_create
+from images.services.library import prompt_helper_create
 from tests.factories import ImageFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from jobs.models import Job
 from loras.models import LoraModel
 from loras.services import library_roots_sync, lora_register
-from loras.services_civitai import civitai_refresh_all_create, civitai_refresh_all_run
+from loras.services.civitai import civitai_refresh_all_create, civitai_refresh_all_run
 from tests.support.fake_civitai import (  # noqa: F401
     fake_civitai,
     fake_civitai_server,

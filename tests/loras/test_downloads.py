@@ -11,7 +11,7 @@ from jobs.progress import ProgressReporter
 from jobs.services import job_create
 from loras.models import Download, LoraModel
 from loras.services import library_roots_sync
-from loras.services_downloads import download_create, download_folder, download_run
+from loras.services.downloads import download_create, download_folder, download_run
 from tests.support.fake_civitai import (  # noqa: F401
     fake_civitai,
     fake_civitai_server,

@@ -241,7 +241,7 @@ def test_bulk_delete_per_id_results(lib, api_client, settings):
 
 
 def test_failed_db_update_moves_files_back(lib, monkeypatch):
-    from loras import services_library
+    from loras.services import library as services_library
 
     lora = lib.lora("a.safetensors", sidecars=(".civitai.info",))
 
@@ -258,7 +258,7 @@ def test_failed_db_update_moves_files_back(lib, monkeypatch):
 
 def test_failure_mid_move_rolls_back_moved_files(lib, monkeypatch):
     from core.exceptions import ApplicationError
-    from loras import services_library
+    from loras.services import library as services_library
 
     lora = lib.lora("a.safetensors", sidecars=SIDECARS)
     real = services_library.file_move_no_overwrite
@@ -279,7 +279,7 @@ def test_failure_mid_move_rolls_back_moved_files(lib, monkeypatch):
 
 
 def test_cross_device_copy_path_never_overwrites(tmp_path):
-    from loras.services_library import _copy_no_overwrite
+    from loras.services.library import _copy_no_overwrite
 
     src = tmp_path / "src.bin"
     src.write_bytes(b"data")

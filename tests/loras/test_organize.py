@@ -4,7 +4,7 @@ import pytest
 
 from jobs.models import Job
 from loras.models import LoraModel
-from loras.services_organize import folder_name_sanitize, organize_folder
+from loras.services.organize import folder_name_sanitize, organize_folder
 from tests.loras.test_library_ops import lib, tree  # noqa: F401 (fixture)
 from tests.support.wait import wait_for_job
 

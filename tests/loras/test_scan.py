@@ -12,7 +12,7 @@ from django.urls import reverse
 from jobs.models import Job
 from jobs.services import job_create
 from loras.models import LibraryRoot, LoraModel
-from loras.services_scan import library_scan, library_walk
+from loras.services.scan import library_scan, library_walk
 from tests.support.lora_files import (
     CORRUPT,
     kohya_metadata,
@@ -336,7 +336,7 @@ def test_scan_loras_command_prints_the_report(lib):
 
 def test_scan_job_canceled_while_running_keeps_its_partial_report(lib, user):
     from jobs.services import job_cancel
-    from loras.services_scan import library_scan_run
+    from loras.services.scan import library_scan_run
 
     for i in range(6):
         write_lora(lib / f"{i}.safetensors", seed=i)

@@ -116,7 +116,7 @@ def _upload(name="src.png", size=(64, 64), color=(10, 120, 200), mode="RGB"):
 
 @pytest.mark.parametrize("route", ["sdnext", "openai"], indirect=True)
 def test_edit_img2img_and_inpaint_run_through_remote_providers(user, route):
-    from images.services_edit import edit_create
+    from images.services.edit import edit_create
 
     name, fake, profile = route
     for mask in (None, _upload("mask.png", color=255, mode="L")):
@@ -138,7 +138,7 @@ def test_edit_img2img_and_inpaint_run_through_remote_providers(user, route):
 
 @pytest.mark.parametrize("route", ["sdnext", "replicate"], indirect=True)
 def test_upscale_runs_through_remote_providers(user, route):
-    from images.services_edit import upscale_create
+    from images.services.edit import upscale_create
 
     name, fake, profile = route
     upscaler = "R-ESRGAN 4x+" if name == "sdnext" else "someone/upscaler-x"

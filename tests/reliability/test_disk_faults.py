@@ -18,10 +18,10 @@ import pytest
 from images.models import Image
 from images.services import generation_create, generation_run
 from jobs.models import Job
-from loras import services_downloads
 from loras.models import LoraModel
+from loras.services import downloads as services_downloads
 from loras.services import library_roots_sync, lora_register
-from loras.services_downloads import download_create, download_run
+from loras.services.downloads import download_create, download_run
 from tests.factories import ModelProfileFactory
 from tests.support.fake_civitai import fake_civitai_server, safetensors_bytes  # noqa: F401
 

@@ -27,7 +27,7 @@ FILES = 400
 FINISHED = ("succeeded", "failed", "canceled")
 START_SCAN = """
 from django.contrib.auth import get_user_model
-from loras.services_scan import library_scan_start
+from loras.services.scan import library_scan_start
 user, _ = get_user_model().objects.get_or_create(username="scanner", is_staff=True)
 print("JOB", library_scan_start(user=user).pk)
 """

@@ -15,7 +15,7 @@ import os
 import pytest
 
 from loras.models import LibraryRoot, LoraModel, TrashEntry
-from loras.services_scan import library_scan
+from loras.services.scan import library_scan
 from tests.support.bad_files import good_png
 from tests.support.lora_files import write_lora
 
@@ -140,7 +140,7 @@ def test_exclude_and_patch_touch_no_file_and_are_allowed(world, api_client):
 
 
 def test_auto_organize_leaves_the_escaped_file(world, api_client, user):
-    from loras.services_organize import organize_run, organize_start
+    from loras.services.organize import organize_run, organize_start
 
     plan = api_client.post("/api/loras/auto-organize/?dry_run=1",
                            {"template": "sorted"}, format="json").json()

@@ -79,7 +79,7 @@ class Command(BaseCommand):
 
     # ---------------------------------------------------------------- embedded worker
     def _start_embedded(self):
-        from example_images.services_download import example_downloads_resume
+        from example_images.services.download import example_downloads_resume
         from jobs.dispatcher import DispatcherLoop, jobs_dispatch
         from jobs.embedded import start_embedded_worker
         from providers.warmup import warm_up_in_background

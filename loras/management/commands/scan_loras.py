@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from loras.services_scan import library_scan
+from loras.services.scan import library_scan
 
 
 class Command(BaseCommand):

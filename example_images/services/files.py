@@ -23,7 +23,7 @@ from core.exceptions import ApplicationError
 from loras.models import LoraModel
 from loras.paths import path_is_inside
 
-from .files import (
+from ..files import (
     DecodedImage,
     example_path,
     image_decode,
@@ -31,7 +31,7 @@ from .files import (
     remove_quietly,
     write_atomic,
 )
-from .models import ExampleImage
+from ..models import ExampleImage
 
 MAX_IMPORT_FILES = 50
 
@@ -210,7 +210,7 @@ def example_set_preview(*, image: ExampleImage) -> LoraModel:
     Raises:
         ApplicationError: 404 ``file_missing``; 400 from ``loras`` preview validation.
     """
-    from loras.services_library import lora_preview_upload
+    from loras.services.library import lora_preview_upload
 
     path = example_path(image.file)
     if not os.path.isfile(path):

@@ -33,13 +33,13 @@ from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_succeed
 
-from .civitai import CivitaiClient, CivitaiError, CivitaiNotFound, sync_client
-from .models import Download, LibraryRoot
-from .outbound import outbound_check
-from .paths import normalize_relative, relative_to_root, resolve_in_root
-from .services import library_roots_sync, lora_register
-from .services_civitai import lora_civitai_apply, place_new_file
-from .tasks_civitai import download_run as download_run_task
+from ..civitai import CivitaiClient, CivitaiError, CivitaiNotFound, sync_client
+from ..models import Download, LibraryRoot
+from ..outbound import outbound_check
+from ..paths import normalize_relative, relative_to_root, resolve_in_root
+from ..tasks_civitai import download_run as download_run_task
+from . import library_roots_sync, lora_register
+from .civitai import lora_civitai_apply, place_new_file
 
 DOWNLOAD_KIND = "download"
 CHUNK_BYTES = 256 * 1024  # bytes per read: the cancel check runs once per chunk

@@ -8,8 +8,8 @@ from django.conf import settings
 
 from core.exceptions import ApplicationError
 
-from .models import LibraryRoot, LoraModel
-from .paths import relative_to_root
+from ..models import LibraryRoot, LoraModel
+from ..paths import relative_to_root
 
 
 def library_roots_sync(*, paths: list[str] | None = None) -> list[LibraryRoot]:
@@ -44,7 +44,7 @@ def lora_register(*, path: str, name: str | None = None, base_model: str = "") -
         ApplicationError: 400 ``lora_not_found`` when the file does not exist or is not
             a ``.safetensors`` file; 400 ``lora_unreadable`` when it cannot be read.
     """
-    from .services_scan import lora_file_record
+    from .scan import lora_file_record
 
     path = os.path.abspath(path)
     if not os.path.isfile(path) or not path.endswith(".safetensors"):

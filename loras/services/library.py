@@ -39,9 +39,9 @@ from PIL import Image, UnidentifiedImageError
 from core.exceptions import ApplicationError
 from core.storage import fsync_dir
 
-from .models import LibraryRoot, LoraModel, TrashEntry
-from .paths import normalize_relative, real_path_in_root, resolve_in_root
-from .sidecars import PREVIEW_SUFFIXES, SIDECAR_SUFFIXES, sidecar_suffixes, stem_of
+from ..models import LibraryRoot, LoraModel, TrashEntry
+from ..paths import normalize_relative, real_path_in_root, resolve_in_root
+from ..sidecars import PREVIEW_SUFFIXES, SIDECAR_SUFFIXES, sidecar_suffixes, stem_of
 
 PREVIEW_MAX_BYTES = 20 * 1024 * 1024  # bytes, upload or URL
 PREVIEW_FETCH_TIMEOUT = 20.0  # seconds per connect/read
@@ -527,7 +527,7 @@ def lora_preview_from_url(*, lora: LoraModel, url: str) -> LoraModel:
     """
     import requests
 
-    from .outbound import outbound_get
+    from ..outbound import outbound_get
 
     lora_files_guard(lora=lora)  # before anything is fetched
     try:

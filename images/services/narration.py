@@ -13,9 +13,9 @@ from jobs.kernel import JobRun, job_run
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_succeed
 
-from .models import Image
-from .narration import get_engine, narration_text
-from .tasks import image_narrate_run as image_narrate_run_task
+from ..models import Image
+from ..narration import get_engine, narration_text
+from ..tasks import image_narrate_run as image_narrate_run_task
 
 
 def image_audio_store(*, image: Image) -> Image:

@@ -28,10 +28,10 @@ from providers.base import (
 )
 from providers.selectors import profile_get
 
-from .models import GenerationRequest, Image
-from .pngmeta import build_infotext, png_bytes, thumbnail_bytes
-from .prompt import PromptSyntaxError, parse_prompt_loras
-from .tasks import generation_run as generation_run_task
+from ..models import GenerationRequest, Image
+from ..pngmeta import build_infotext, png_bytes, thumbnail_bytes
+from ..prompt import PromptSyntaxError, parse_prompt_loras
+from ..tasks import generation_run as generation_run_task
 
 MAX_SEED = 2**32 - 1
 
@@ -149,7 +149,7 @@ def generation_create(*, user, params: dict, enqueue: bool = True,
         ApplicationError: 400 ``unknown_model`` / ``unknown_lora`` / ``invalid``, 503
             ``provider_unavailable`` / ``broker_unavailable``.
     """
-    from .services_library import style_apply_params  # style template + defaults (#6)
+    from .library import style_apply_params  # style template + defaults (#6)
 
     params = style_apply_params(user=user, params=params)
     profile = profile_get(slug=params.get("model"))
@@ -229,7 +229,7 @@ def _image_store(*, request: GenerationRequest, out: GeneratedImage) -> Image:
     sampler = out.info.get("sampler", "")
     extra = None
     if request.kind != "txt2img":  # edit and upscale (#5): strength / upscaler, A1111's names
-        from .services_edit import edit_infotext_extra
+        from .edit import edit_infotext_extra
 
         extra = edit_infotext_extra(request=request)
     parameters = build_infotext(
@@ -290,7 +290,7 @@ def generation_run(*, request_id: int,
             if request.kind == "txt2img":
                 outputs = registry.get(request.profile.provider).generate(spec, run.reporter)
             else:  # img2img, inpaint, upscale (#5)
-                from .services_edit import edit_outputs
+                from .edit import edit_outputs
 
                 outputs = edit_outputs(request=request, spec=spec, sink=run.reporter)
         except GenerationCancelled as exc:
@@ -299,7 +299,7 @@ def generation_run(*, request_id: int,
         with transaction.atomic():  # images, hooks and success commit together, or not at all
             for out in outputs:  # one by one, so a failure can remove the files already written
                 stored.append(_image_store(request=request, out=out))
-            from .hooks import post_generation_hooks_run  # tags, usage log, webhook (#6)
+            from ..hooks import post_generation_hooks_run  # tags, usage log, webhook (#6)
 
             hook_errors = post_generation_hooks_run(request=request, images=stored, job=run.job,
                                                     started=started)

@@ -49,10 +49,10 @@ from loras.civitai import (
 from loras.models import LoraModel
 from loras.outbound import outbound_get
 
-from .files import example_path, existing_named, image_decode, lora_folder, write_atomic
-from .models import ExampleImage
-from .selectors import DOWNLOAD_KIND, download_job_active
-from .tasks import example_download_run as example_download_run_task
+from ..files import example_path, existing_named, image_decode, lora_folder, write_atomic
+from ..models import ExampleImage
+from ..selectors import DOWNLOAD_KIND, download_job_active
+from ..tasks import example_download_run as example_download_run_task
 
 log = logging.getLogger(__name__)
 RESUMABLE_CODES = ("server_restarted", "worker_lost")

@@ -4,7 +4,7 @@ built from its trigger words, through a model profile; results become example im
 One ``example_generate`` Job runs the plan (prompt × weight): for each item it creates a
 generation with :func:`images.services.generation_create` (not enqueued) and runs it in the
 same task with :func:`images.services.generation_run`, then copies every finished image in
-with :func:`example_images.services_files.example_store_generated`. The job's ``result.done``
+with :func:`example_images.services.files.example_store_generated`. The job's ``result.done``
 lists finished plan items, so a re-delivered task does not generate them again.
 """
 
@@ -23,9 +23,9 @@ from loras.models import LoraModel
 from providers import registry
 from providers.selectors import profile_get
 
-from .files import lora_folder
-from .selectors import GENERATE_KIND
-from .tasks import example_generate_run as example_generate_run_task
+from ..files import lora_folder
+from ..selectors import GENERATE_KIND
+from ..tasks import example_generate_run as example_generate_run_task
 
 MAX_PLAN = 24
 
@@ -84,7 +84,7 @@ def example_generate_run(*, job_id: str) -> Job:
     from images.models import GenerationRequest
     from images.services import generation_create, generation_run
 
-    from .services_files import example_store_generated
+    from .files import example_store_generated
 
     def work(run: JobRun):
         job = run.job

@@ -30,18 +30,18 @@ from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
 from jobs.services import job_create_exclusive
 
-from .civitai import (
+from ..civitai import (
     CivitaiClient,
     CivitaiError,
     CivitaiNotFound,
     CivitaiRateLimited,
     CivitaiUnavailable,
 )
-from .models import LoraModel
-from .outbound import outbound_get
-from .paths import is_outside_root, relative_to_root
-from .sidecars import preview_path, stem_of
-from .tasks_civitai import civitai_refresh_all_run as civitai_refresh_all_run_task
+from ..models import LoraModel
+from ..outbound import outbound_get
+from ..paths import is_outside_root, relative_to_root
+from ..sidecars import preview_path, stem_of
+from ..tasks_civitai import civitai_refresh_all_run as civitai_refresh_all_run_task
 
 log = logging.getLogger(__name__)
 REFRESH_ALL_KIND = "civitai_refresh"

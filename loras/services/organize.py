@@ -24,10 +24,10 @@ from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
 from jobs.services import job_create_exclusive
 
-from .models import LoraModel
-from .paths import normalize_relative
-from .services_library import lora_files_guard, lora_move
-from .tasks_library import lora_organize_run as lora_organize_run_task
+from ..models import LoraModel
+from ..paths import normalize_relative
+from ..tasks_library import lora_organize_run as lora_organize_run_task
+from .library import lora_files_guard, lora_move
 
 PLACEHOLDERS = ("base_model", "first_tag", "author")
 JOB_KIND = "lora_organize"
@@ -95,13 +95,13 @@ def organize_plan(*, template: str | None = None) -> dict:
         ``{"template", "moves": [{id, from, to}], "conflicts": [{id, from, to, code,
         message}]}`` with paths relative to each LoRA's root. A conflict is a LoRA whose file
         or a sidecar leaves its root (``outside_root``, see
-        :func:`loras.services_library.lora_files_guard`), a target already on disk or in the
+        :func:`loras.services.library.lora_files_guard`), a target already on disk or in the
         DB, or two LoRAs planned to the same target.
     """
     import os
 
-    from .paths import resolve_in_root
-    from .sidecars import SIDECAR_SUFFIXES
+    from ..paths import resolve_in_root
+    from ..sidecars import SIDECAR_SUFFIXES
 
     template = organize_template_validate(template)
     moves, conflicts, claimed = [], [], set()
@@ -159,7 +159,7 @@ def organize_start(*, user, template: str | None = None, enqueue: bool = True) -
 
 def organize_run(*, job_id: str, template: str) -> Job:
     """Run auto-organize for ``job_id`` through the job kernel: plan, then move each LoRA
-    (file + sidecars) with :func:`loras.services_library.lora_move`, reporting progress; a
+    (file + sidecars) with :func:`loras.services.library.lora_move`, reporting progress; a
     failing move is reported and the run goes on. An unexpected error fails the job
     ``organize_failed``.
 

@@ -15,8 +15,8 @@ from django.utils.text import slugify
 
 from core.exceptions import ApplicationError
 
-from .embeddings import get_embedder
-from .models import (
+from ..embeddings import get_embedder
+from ..models import (
     Image,
     Project,
     PromptHelper,

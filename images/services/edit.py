@@ -35,10 +35,10 @@ from providers.base import (
 from providers.selectors import profile_get
 from providers.upscale import FACTORS, LANCZOS, local_upscale
 
-from .models import GenerationRequest, Image
-from .selectors import image_get
-from .services import MAX_SEED, _resolve_loras, generation_validate
-from .tasks import generation_run as generation_run_task
+from ..models import GenerationRequest, Image
+from ..selectors import image_get
+from ..tasks import generation_run as generation_run_task
+from . import MAX_SEED, _resolve_loras, generation_validate
 
 #: Image formats accepted as edit/upscale sources and masks (Pillow format names).
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")

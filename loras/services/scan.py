@@ -36,9 +36,9 @@ from jobs.models import Job
 from jobs.progress import ProgressReporter
 from jobs.services import job_create_exclusive
 
-from .adopt import sidecars_adopt
-from .hashing import FileHashes, file_hashes
-from .metadata import (
+from ..adopt import sidecars_adopt
+from ..hashing import FileHashes, file_hashes
+from ..metadata import (
     HeaderError,
     LoraInfo,
     alpha_from_tensors,
@@ -46,11 +46,11 @@ from .metadata import (
     header_read,
     trigger_words_from_metadata,
 )
-from .models import LibraryRoot, LoraModel
-from .paths import is_outside_root, path_is_inside
-from .services import library_roots_sync
-from .sidecars import INFO_SUFFIXES, PREVIEW_SUFFIXES
-from .tasks_scan import lora_scan as lora_scan_task
+from ..models import LibraryRoot, LoraModel
+from ..paths import is_outside_root, path_is_inside
+from ..sidecars import INFO_SUFFIXES, PREVIEW_SUFFIXES
+from ..tasks_scan import lora_scan as lora_scan_task
+from . import library_roots_sync
 
 JOB_KIND = "lora_scan"
 HEAD_BYTES = 1024 * 1024  # first bytes kept by the hasher so most headers need no second read
@@ -565,8 +565,8 @@ def lora_file_record(*, root: LibraryRoot, path: str) -> LoraModel:
     Raises:
         ApplicationError: 400 ``lora_unreadable`` when the row could not be recorded.
     """
-    from .paths import relative_to_root
-    from .sidecars import preview_path, sidecar_paths
+    from ..paths import relative_to_root
+    from ..sidecars import preview_path, sidecar_paths
 
     relative = relative_to_root(root.path, path)
     st = os.stat(path)

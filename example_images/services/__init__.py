@@ -1,0 +1,1 @@
+"""Services of the example_images app, one module per concern."""
