@@ -1,7 +1,8 @@
-"""OpenAPI schema: every operation documents the error answers it can give.
+"""OpenAPI schema: every operation documents the error answers it can give, and request bodies
+are documented in the formats the API reads strictly.
 
 Every API error has one body, the ``Error`` component ``{"code", "message", "fields"?}``
-(:mod:`core.exceptions`). :class:`ErrorAutoSchema` (``DEFAULT_SCHEMA_CLASS``) adds to each
+(:mod:`core.exceptions`). :class:`ApiAutoSchema` (``DEFAULT_SCHEMA_CLASS``) adds to each
 operation the statuses the framework itself can answer, derived from the operation:
 
 - 400: an operation with a request body or query parameters (validation, filters);
@@ -16,11 +17,18 @@ operation the statuses the framework itself can answer, derived from the operati
 
 and what a view declares with :func:`api_errors` (409, 503, or a 400/404 raised by a service
 on an operation the rules above miss).
+
+Request bodies are documented as ``application/json``, plus ``multipart/form-data`` where a
+file is sent. The views still read form bodies (the browsable API posts them), but DRF reads
+those leniently by design: an omitted boolean is ``false``, an empty optional string counts as
+omitted, and a nested list that is not spelled ``loras[0]lora=`` is dropped. The schema
+documents the formats whose every rule is enforced.
 """
 
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import permissions, serializers
 
@@ -69,7 +77,7 @@ class ErrorSerializer(serializers.Serializer):
 
 
 def api_errors(*statuses: int, actions: tuple[str, ...] = ()):
-    """Declare error statuses a view answers beyond those :class:`ErrorAutoSchema` derives.
+    """Declare error statuses a view answers beyond those :class:`ApiAutoSchema` derives.
 
     On a view method, a ViewSet action or a whole view class: ``@api_errors(409, 503)``. On a
     ViewSet class, ``actions`` limits them to those actions (for inherited ones such as
@@ -96,8 +104,22 @@ def api_errors(*statuses: int, actions: tuple[str, ...] = ()):
     return decorate
 
 
-class ErrorAutoSchema(AutoSchema):
-    """drf-spectacular's AutoSchema plus the error responses of each operation (module doc)."""
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the error responses of each operation and the request
+    body formats (module doc)."""
+
+    def map_parsers(self):
+        media_types = super().map_parsers()
+        if "application/json" not in media_types:
+            return media_types
+        keep = {"application/json"} | ({"multipart/form-data"} if self._sends_files() else set())
+        return [media_type for media_type in media_types if media_type in keep]
+
+    def _sends_files(self) -> bool:
+        serializer = force_instance(self.get_request_serializer())
+        fields = getattr(serializer, "fields", None) or {}
+        return any(isinstance(getattr(field, "child", field), serializers.FileField)
+                   for field in fields.values())
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)

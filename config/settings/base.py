@@ -477,7 +477,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "core.schema.ErrorAutoSchema",  # + error responses per operation
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ApiAutoSchema",  # + error responses per operation
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     # Per-user limits on views that declare a throttle_scope (core/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": ["core.throttling.CostRateThrottle"],

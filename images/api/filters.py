@@ -3,18 +3,36 @@
 Image filters: ``project`` (id), ``tag`` (name or slug), ``model`` (model profile name,
 case-insensitive), ``lora`` (LoRA name or library id, as recorded at generation),
 ``provider``, ``favorite`` / ``is_public`` (true/false), ``created_after`` /
-``created_before`` (dates, inclusive), ``q`` (text in prompt, title or caption), ``user``
-(owner's username).
+``created_before`` (dates ``YYYY-MM-DD``, inclusive), ``q`` (text in prompt, title or
+caption), ``user`` (owner's username).
 """
 
 import json
 import re
 
 import django_filters
+from django import forms
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
 from ..models import Image, UsageLog
+
+
+class _IsoDateField(forms.DateField):
+    """A date as ``YYYY-MM-DD`` (the OpenAPI ``date`` format). A parameter sent empty
+    (``?created_after=``) is refused rather than read as "no filter"."""
+
+    input_formats = ["%Y-%m-%d"]
+    default_error_messages = {"invalid": "Enter a date as YYYY-MM-DD."}
+
+    def clean(self, value):
+        if value == "":  # the parameter was sent; an omitted one is None
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().clean(value)
+
+
+class IsoDateFilter(django_filters.DateFilter):
+    field_class = _IsoDateField
 
 
 class ImageFilter(django_filters.FilterSet):
@@ -26,8 +44,8 @@ class ImageFilter(django_filters.FilterSet):
     provider = django_filters.CharFilter(field_name="provider")
     favorite = django_filters.BooleanFilter(field_name="is_favorite")
     is_public = django_filters.BooleanFilter(field_name="is_public")
-    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
-    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    created_after = IsoDateFilter(field_name="created_at", lookup_expr="date__gte")
+    created_before = IsoDateFilter(field_name="created_at", lookup_expr="date__lte")
     q = django_filters.CharFilter(method="filter_q")
     user = django_filters.CharFilter(field_name="user__username")
     ordering = django_filters.OrderingFilter(fields=(("created_at", "created_at"),
@@ -68,8 +86,8 @@ class UsageFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model_name", lookup_expr="iexact")
     kind = django_filters.CharFilter(field_name="kind")
     user = django_filters.CharFilter(field_name="user__username")
-    date_from = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
-    date_to = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    date_from = IsoDateFilter(field_name="created_at", lookup_expr="date__gte")
+    date_to = IsoDateFilter(field_name="created_at", lookup_expr="date__lte")
 
     class Meta:
         model = UsageLog

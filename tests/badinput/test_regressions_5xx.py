@@ -32,7 +32,8 @@ def staff_client(db):
 
     staff = UserFactory(username="root-admin", is_staff=True)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=staff)[0].key}")
+    key = Token.objects.get_or_create(user=staff)[0].key
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 
@@ -145,3 +146,13 @@ def test_gallery_ordering_by_nothing_keeps_a_stable_order(anon_client):
     response = anon_client.get("/api/gallery/?ordering=,")
     assert response.status_code == 200
     assert [r["id"] for r in response.json()["results"]] == [newer.pk, older.pk]
+
+
+@pytest.mark.parametrize("url", ["/api/gallery/?created_after=",
+                                 "/api/gallery/?created_before=10/25/2006",
+                                 "/api/usage/summary/?date_from=2020-13-01"])
+def test_date_filters_take_iso_dates_only(api_client, url):
+    # The schema says "format: date"; an empty or other-format value was read as "no filter".
+    body = _error(api_client.get(url), 400, "invalid")
+    assert body["fields"]
+    assert api_client.get(url.split("=")[0] + "=2020-01-31").status_code == 200
