@@ -117,7 +117,7 @@ class LoraFilter(django_filters.FilterSet):
             return queryset.exclude(status=LoraModel.Status.TRASHED)
         return queryset.filter(status=value)
 
-    def filter_excluded(self, queryset, name, value):
+    def filter_excluded(self, queryset, name, value: str):  # the hint: a string in the schema
         if value == "all":
             return queryset
         return queryset.filter(excluded=(value == "true"))

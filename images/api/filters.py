@@ -14,6 +14,9 @@ import django_filters
 from django import forms
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
+from django_filters.constants import EMPTY_VALUES
+
+from core.exceptions import ApplicationError
 
 from ..models import Image, UsageLog
 
@@ -35,6 +38,19 @@ class IsoDateFilter(django_filters.DateFilter):
     field_class = _IsoDateField
 
 
+class StrictOrderingFilter(django_filters.OrderingFilter):
+    """``?ordering=`` with a known field name per comma-separated item; a parameter sent empty
+    or with an empty item (``?ordering=,``) is 400 (django-filter would order by nothing)."""
+
+    def filter(self, qs, value):
+        sent = self.parent.data.get(self.field_name) if self.parent is not None else None
+        if sent is not None and (not value or any(v in EMPTY_VALUES for v in value)):
+            msg = "Name a field to order by (comma-separated, '-' for descending)."
+            raise ApplicationError("invalid", f"{self.field_name}: {msg}",
+                                   fields={self.field_name: [msg]})
+        return super().filter(qs, value)
+
+
 class ImageFilter(django_filters.FilterSet):
     project = django_filters.NumberFilter(field_name="project_id", min_value=0,
                                           max_value=2**63 - 1)  # huge numbers: 400
@@ -48,8 +64,7 @@ class ImageFilter(django_filters.FilterSet):
     created_before = IsoDateFilter(field_name="created_at", lookup_expr="date__lte")
     q = django_filters.CharFilter(method="filter_q")
     user = django_filters.CharFilter(field_name="user__username")
-    ordering = django_filters.OrderingFilter(fields=(("created_at", "created_at"),
-                                                     ("id", "id")))
+    ordering = StrictOrderingFilter(fields=(("created_at", "created_at"), ("id", "id")))
 
     class Meta:
         model = Image
@@ -73,12 +88,6 @@ class ImageFilter(django_filters.FilterSet):
     def filter_q(self, qs, name, value):
         return qs.filter(Q(prompt__icontains=value) | Q(title__icontains=value)
                          | Q(caption__icontains=value))
-
-    def filter_queryset(self, queryset):
-        # ``?ordering=,`` orders by nothing (django-filter drops the empty names): pages
-        # would then be unstable, so fall back to the model's order.
-        queryset = super().filter_queryset(queryset)
-        return queryset if queryset.ordered else queryset.order_by(*Image._meta.ordering)
 
 
 class UsageFilter(django_filters.FilterSet):
