@@ -43,7 +43,8 @@ def _flatten(detail) -> dict:
             if not isinstance(value, dict) else _flatten(value)
             for key, value in detail.items()
         }
-    return {"non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
+    messages = detail if isinstance(detail, list) else [detail]
+    return {"non_field_errors": [str(m) for m in messages]}
 
 
 def _first_leaf(fields, prefix: str = "") -> tuple[str, str]:

@@ -53,10 +53,16 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=255, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Work that must not run twice at once (a scan, auto-organize...): the database allows one
+    # active exclusive job per kind (the constraint below), whatever the isolation level.
+    exclusive = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["user", "-created_at"])]
+        constraints = [models.UniqueConstraint(
+            fields=["kind"], name="one_active_exclusive_job_per_kind",
+            condition=models.Q(exclusive=True, status__in=["queued", "running", "paused"]))]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
@@ -59,10 +59,10 @@ def job_save(*, job: Job, fields: list[str]) -> Job:
 
 
 def job_create(*, kind: str, user=None, total_steps: int = 0, message: str = "",
-               celery_task_id: str = "") -> Job:
+               celery_task_id: str = "", exclusive: bool = False) -> Job:
     """Create a queued job. Call inside the transaction that creates the domain row."""
     job = Job.objects.create(kind=kind, user=user, total_steps=total_steps, message=message,
-                             celery_task_id=celery_task_id)
+                             celery_task_id=celery_task_id, exclusive=exclusive)
     job_publish(job=job)
     return job
 
@@ -75,29 +75,36 @@ def job_create_exclusive(*, kind: str, user=None, what: str, total_steps: int = 
                          queue: str = "default", extra_args: tuple = ()) -> Job:
     """Create a queued job of ``kind`` unless one is already queued, running or paused — the
     one way to start work that must not run twice at once (a scan, auto-organize ...). The
-    active rows are locked (PostgreSQL), so two concurrent starts cannot both pass; SQLite
-    serializes writers anyway. ``what`` names the work for the error ("A library scan").
-    With ``task``, the job is enqueued (:func:`job_enqueue`) in the same transaction with the
-    arguments ``[job id, *extra_args]`` on ``queue``.
+    database decides races: a partial unique constraint allows one active exclusive job per
+    kind (on PostgreSQL a row lock cannot, as there is no row to lock yet). ``what`` names the
+    work for the error ("A library scan"). With ``task``, the job is enqueued
+    (:func:`job_enqueue`) in the same transaction with the arguments ``[job id, *extra_args]``
+    on ``queue``.
 
     Raises:
         ApplicationError: 409 ``job_running``, with ``fields.job`` the active job's id; 503
             ``broker_unavailable``.
     """
-    with transaction.atomic():
-        active = list(Job.objects.select_for_update().filter(
-            kind=kind, status__in=ACTIVE_STATUSES).values_list("pk", flat=True))
-        if active:
-            raise ApplicationError(
-                "job_running", f"{what} is already running; wait for it or cancel it.",
-                status=409, fields={"job": [str(active[0])]})
-        job = job_create(kind=kind, user=user, total_steps=total_steps, message=message,
-                         celery_task_id=str(uuid.uuid4()))
-        if result is not None:
-            job.result = result
-            job.save(update_fields=["result"])
-        if task is not None:
-            job_enqueue(job=job, task=task, args=[str(job.pk), *extra_args], queue=queue)
+    def refuse(active_id):
+        return ApplicationError(
+            "job_running", f"{what} is already running; wait for it or cancel it.",
+            status=409, fields={"job": [str(active_id)]})
+
+    active = Job.objects.filter(kind=kind, status__in=ACTIVE_STATUSES)
+    try:
+        with transaction.atomic():
+            first = active.values_list("pk", flat=True).first()
+            if first is not None:
+                raise refuse(first)
+            job = job_create(kind=kind, user=user, total_steps=total_steps, message=message,
+                             celery_task_id=str(uuid.uuid4()), exclusive=True)
+            if result is not None:
+                job.result = result
+                job.save(update_fields=["result"])
+            if task is not None:
+                job_enqueue(job=job, task=task, args=[str(job.pk), *extra_args], queue=queue)
+    except IntegrityError:  # a concurrent start won the one_active_exclusive_job_per_kind race
+        raise refuse(active.values_list("pk", flat=True).first() or "") from None
     return job
 
 

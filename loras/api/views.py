@@ -251,8 +251,8 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(request=OrganizeSerializer,
                    parameters=[OpenApiParameter("dry_run", bool)],
                    responses={200: dict, 202: JobAcceptedSerializer})
-    @action(detail=False, methods=["post"], url_path="auto-organize", throttle_scope="auto_organize",
-            **PLAIN)
+    @action(detail=False, methods=["post"], url_path="auto-organize",
+            throttle_scope="auto_organize", **PLAIN)
     @api_errors(409, 503)  # an organize job runs; the broker is down
     def auto_organize(self, request):
         """``?dry_run=1``: the plan ``{moves, conflicts}`` (nothing changes); otherwise 202 with

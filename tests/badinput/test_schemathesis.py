@@ -205,9 +205,9 @@ def world(fake_civitai, loopback_only, tmp_path, settings):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from example_images.services.files import example_import
-    from images.services import library as library
     from images.models import Image, UsageLog
     from images.services import generation_create
+    from images.services import library as library
     from loras.models import LibraryRoot
     from loras.services import lora_register
     from providers import registry
