@@ -545,6 +545,10 @@
     stopFollowing();
     current = null;
     setBusy(true);
+    // No stale "done" from the last job while this request is on its way.
+    progress.value = 0;
+    progress.dataset.status = "sending";
+    progressText.textContent = "Sending…";
 
     api("POST", form.dataset.apiGenerate, body).then(function (r) {
       if (r.status === 202 && r.data && r.data.job) {
