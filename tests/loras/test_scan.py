@@ -12,7 +12,8 @@ from django.urls import reverse
 from jobs.models import Job
 from jobs.services import job_create
 from loras.models import LibraryRoot, LoraModel
-from loras.services.scan import library_scan, library_walk
+from loras.services.scan import library_scan
+from loras.services.walk import library_walk
 from tests.support.lora_files import (
     CORRUPT,
     kohya_metadata,
