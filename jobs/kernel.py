@@ -37,8 +37,6 @@ from .services import (
     job_fail,
     job_fail_unexpected,
     job_mark_canceled,
-    job_publish,
-    job_republish,
     job_save,
     job_succeed,
 )
@@ -250,5 +248,4 @@ def _job_run_claimed(*, run: JobRun, work, errors, fail_code, on_failure) -> Job
         return job_fail_unexpected(job=job, exc=exc, code=fail_code)
 
 
-__all__ = ["JobCanceled", "JobPaused", "JobRequeued", "JobRun", "job_run", "job_publish",
-           "job_republish"]
+__all__ = ["JobCanceled", "JobPaused", "JobRequeued", "JobRun", "job_run"]
