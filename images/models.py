@@ -40,6 +40,22 @@ class GenerationRequest(models.Model):
     upscale_factor = models.PositiveSmallIntegerField(null=True, blank=True)
     upscaler = models.CharField(max_length=50, blank=True,
                                 help_text="'lanczos' (local) or the provider's upscaler.")
+    # A1111 parity (issue 13): what the sampler/scheduler labels, clip skip, VAE and hires fix
+    # asked for. Empty sampler/scheduler: the model's default.
+    sampler = models.CharField(max_length=40, blank=True, default="",
+                               help_text="A1111 sampler label, e.g. 'DPM++ 2M'.")
+    scheduler = models.CharField(max_length=40, blank=True, default="",
+                                 help_text="A1111 schedule type, e.g. 'Karras'.")
+    clip_skip = models.PositiveSmallIntegerField(default=1,
+                                                 help_text="A1111 numbering: 1 = no skip.")
+    vae = models.CharField(max_length=500, blank=True, default="",
+                           help_text="VAE file or folder used instead of the model's.")
+    enable_hr = models.BooleanField(default=False, help_text="Hires fix: a second pass.")
+    hr_scale = models.FloatField(null=True, blank=True)
+    hr_upscaler = models.CharField(max_length=100, blank=True, default="")
+    hr_second_pass_steps = models.PositiveIntegerField(null=True, blank=True)
+    # Denoising strength of the hires pass (edits use ``strength``).
+    hr_denoising_strength = models.FloatField(null=True, blank=True)
     # A client-chosen key (header Idempotency-Key): a repeated POST returns the first request.
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -72,6 +88,7 @@ class Image(models.Model):
     steps = models.PositiveIntegerField()
     guidance_scale = models.FloatField()
     sampler = models.CharField(max_length=100, blank=True)
+    scheduler = models.CharField(max_length=40, blank=True, default="")
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
     provider = models.CharField(max_length=50)

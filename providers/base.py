@@ -81,6 +81,12 @@ class LoraSpec:
     weight: float = 1.0
     civitai_model_id: int | None = None
     civitai_version_id: int | None = None
+    #: Text-encoder weight of ``<lora:NAME:TE:UNET>`` (A1111 ``te_multiplier``); None: same as
+    #: ``weight``, which is then the UNet weight.
+    te_weight: float | None = None
+    #: The name A1111 resolves the LoRA by (``ss_output_name`` alias or file stem); written to
+    #: the infotext as ``<lora:alias:w>``. Empty: ``name``.
+    alias: str = ""
 
     @property
     def air(self) -> str | None:
@@ -102,6 +108,22 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class HiresSpec:
+    """A1111's hires fix: txt2img at the base size, then img2img at ``scale`` times it.
+
+    ``upscaler`` is ``"Latent"`` (latent space, nearest-exact), ``"Lanczos"`` (pixel space) or a
+    configured upscale profile slug; ``steps`` the second-pass steps (0: the first pass's
+    ``steps``), ``denoising_strength`` 0..1 of the second pass. Source: A1111
+    ``modules/processing.py`` (StableDiffusionProcessingTxt2Img, ``enable_hr``).
+    """
+
+    scale: float = 2.0
+    upscaler: str = "Latent"
+    steps: int = 0
+    denoising_strength: float = 0.7
+
+
+@dataclass(frozen=True)
 class GenerationSpec:
     """A txt2img request in provider terms.
 
@@ -120,6 +142,17 @@ class GenerationSpec:
     seed: int = 0
     n: int = 1
     loras: tuple[LoraSpec, ...] = ()
+    #: A1111 sampler label (``"Euler a"``, ``"DPM++ 2M"``...); ``""``: the model's own scheduler.
+    sampler: str = ""
+    #: A1111 schedule type label (``"Automatic"``, ``"Karras"``, ``"Exponential"``,
+    #: ``"SGM Uniform"``); ``""`` means Automatic.
+    scheduler: str = ""
+    #: A1111 numbering: 1 uses the last CLIP layer (no skip), 2 the one before it, ...
+    clip_skip: int = 1
+    #: A VAE to use instead of the model's: a ``.safetensors`` file or a diffusers folder path.
+    vae: str = ""
+    #: Hires fix (txt2img only); None: one pass.
+    hires: HiresSpec | None = None
 
 
 @dataclass(frozen=True)
