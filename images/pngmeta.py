@@ -1,12 +1,7 @@
 """PNG files with an A1111-style ``parameters`` text chunk, and WebP thumbnails.
 
-Infotext layout (A1111 ``modules/processing.py: create_infotext``; the parameters line is one
-line, wrapped here)::
-
-    <prompt>
-    Negative prompt: <negative prompt>
-    Steps: 20, Sampler: Euler, CFG scale: 7.0, Seed: 42, Size: 512x512, Model: name,
-    Lora hashes: "a: 0123456789ab"
+The infotext itself (layout, field order, quoting) is written and read by
+:mod:`images.infotext` (docs/infotext.md).
 """
 
 from __future__ import annotations
@@ -18,35 +13,22 @@ from PIL import Image as PILImage
 from PIL.PngImagePlugin import PngInfo
 
 
-def _quote(value: str) -> str:
-    """Quote a value that contains a comma, colon or quote, as A1111 does."""
-    value = str(value)
-    if any(c in value for c in ',:"\n'):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return value
-
-
 def build_infotext(*, prompt: str, negative_prompt: str, steps: int, sampler: str,
                    cfg_scale: float, seed: int, width: int, height: int, model: str,
                    lora_hashes: list[tuple[str, str]] | None = None,
                    extra: dict[str, Any] | None = None) -> str:
-    """Return the A1111 ``parameters`` text. ``lora_hashes`` is ``[(name, 12-hex)]``."""
-    fields: dict[str, Any] = {
-        "Steps": steps,
-        "Sampler": sampler or "Default",
-        "CFG scale": cfg_scale,
-        "Seed": seed,
-        "Size": f"{width}x{height}",
-        "Model": model,
-    }
-    if lora_hashes:
-        fields["Lora hashes"] = ", ".join(f"{name}: {h}" for name, h in lora_hashes)
-    fields.update(extra or {})
-    lines = [prompt]
-    if negative_prompt:
-        lines.append(f"Negative prompt: {negative_prompt}")
-    lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in fields.items() if v not in (None, "")))
-    return "\n".join(lines)
+    """The A1111 ``parameters`` text from the fields this older signature knows
+    (``lora_hashes`` is ``[(name, 12-hex)]``); :func:`images.infotext.build_infotext` writes
+    every field, :func:`images.infotext.infotext_for_request` the whole infotext of a request.
+    ``cfg_scale`` is written as Python writes the float (``7.0``), as A1111's API does."""
+    from .infotext import build_infotext as build
+
+    extra = dict(extra or {})
+    return build(prompt=prompt, negative_prompt=negative_prompt, steps=steps,
+                 sampler=sampler or "Default", cfg_scale=str(cfg_scale), seed=seed,
+                 width=width, height=height, model=model,
+                 denoising_strength=extra.pop("Denoising strength", None),
+                 lora_hashes=lora_hashes or (), extra=extra)
 
 
 def png_bytes(image: PILImage.Image, *, parameters: str) -> bytes:
