@@ -218,6 +218,11 @@ LORA_ROOTS = [p for p in env("LORA_ROOTS", default=str(DEMO_LORA_DIR)).split(os.
 # Where deleted library files go (restorable); one sub-folder per root.
 LORA_TRASH_DIR = Path(env("LORA_TRASH_DIR", default=str(VAR_DIR / "trash")))
 LORA_SCAN_WORKERS = env.int("LORA_SCAN_WORKERS", default=2)  # files hashed in parallel
+# The library follows its folders (loras/watcher.py): a scan starts once the roots have been
+# quiet this many seconds after a change; a periodic rescan as fallback (0: none).
+LIBRARY_WATCH = env.bool("LIBRARY_WATCH", default=True)
+LIBRARY_WATCH_DEBOUNCE_SECONDS = env.float("LIBRARY_WATCH_DEBOUNCE_SECONDS", default=1.0)
+LIBRARY_RESCAN_SECONDS = env.float("LIBRARY_RESCAN_SECONDS", default=3600.0)
 # 1 MiB chunks stay in the CPU caches: 1.4x faster than 8 MiB from a cold page cache here.
 LORA_HASH_CHUNK_BYTES = env.int("LORA_HASH_CHUNK_BYTES", default=1024 * 1024)
 LORA_HEADER_MAX_BYTES = env.int("LORA_HEADER_MAX_BYTES", default=64 * 1024 * 1024)

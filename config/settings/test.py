@@ -15,6 +15,8 @@ for _name in [n for n in dir() if n.startswith("THROTTLE_") and n.endswith("_RAT
     globals()[_name] = env(_name, default="")
 # Test servers started as subprocesses (tests/support/servers.py) set EMBEDDED_WORKER=1.
 EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=False)
+# Test servers share the demo LoRA folder: no watcher unless a test asks (LIBRARY_WATCH=1).
+LIBRARY_WATCH = env.bool("LIBRARY_WATCH", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not in-memory) test database, so worker threads and server subprocesses share it.
     DATABASES["default"]["TEST"] = {

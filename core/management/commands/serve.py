@@ -99,12 +99,18 @@ class Command(BaseCommand):
             self.stdout.write("Resuming the interrupted example-image download.")
         if not self._stopping.is_set():
             warm_up_in_background()
+        if not self._stopping.is_set():  # new/changed/removed library files (LIBRARY_WATCH)
+            from loras.watcher import watcher_start_if_enabled
+
+            self._watcher = watcher_start_if_enabled()
 
     def _stop_embedded(self):
         from jobs.embedded import stop_embedded_worker
 
         if getattr(self, "_dispatcher", None) is not None:
             self._dispatcher.stop()
+        if getattr(self, "_watcher", None) is not None:
+            self._watcher.stop(timeout=1.0)
 
         if self._deadline is None:
             self._deadline = time.monotonic() + settings.SERVE_STOP_SECONDS
