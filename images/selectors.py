@@ -1,6 +1,6 @@
 """Reads of requests and images. Others' private objects are 404."""
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
 
 from .models import GenerationRequest, Image
@@ -32,7 +32,10 @@ def _uid(user):
 
 
 def _image_base():
-    return Image.objects.select_related("user", "project").prefetch_related("tags")
+    derived = Prefetch("derived", queryset=Image.objects.only(
+        "id", "user_id", "is_public", "source_id").order_by("created_at", "id"))
+    return (Image.objects.select_related("user", "project", "request", "source")
+            .prefetch_related("tags", derived))
 
 
 def image_visible_q(*, user) -> Q:
@@ -65,6 +68,88 @@ def image_user_list(*, user, username: str | None):
 def image_get_for_owner(*, user, pk) -> Image:
     """An image ``user`` may read (own or public); ``Http404`` otherwise."""
     return get_object_or_404(_image_base().filter(image_visible_q(user=user)), pk=pk)
+
+
+# ------------------------------------------------------------------ lineage (issue 15)
+
+#: What an image's operation is called on pages (the API gives the key as ``operation``).
+OPERATION_LABELS = {"txt2img": "txt2img", "hires": "txt2img + hires fix", "img2img": "img2img",
+                    "inpaint": "inpaint", "upscale": "upscale"}
+
+
+def image_lora_refs(image: Image | None) -> list[dict]:
+    """The LoRAs recorded on ``image`` as request references ``[{"lora": "<id>", "weight",
+    ("te_weight")}]`` (``[]`` for None or an image without LoRAs)."""
+    refs = []
+    for item in (image.loras if image is not None else None) or []:
+        if not isinstance(item, dict) or item.get("lora_id") is None:
+            continue
+        ref = {"lora": str(item["lora_id"]), "weight": float(item.get("weight", 1.0))}
+        if item.get("te_weight") is not None:
+            ref["te_weight"] = float(item["te_weight"])
+        refs.append(ref)
+    return refs
+
+
+def image_operation(image: Image) -> str:
+    """The operation that made ``image``: ``"txt2img"``, ``"hires"`` (a txt2img with the
+    hires fix), ``"img2img"``, ``"inpaint"`` or ``"upscale"`` (from ``Image.kind`` and the
+    request's ``enable_hr``; an unknown kind is returned as stored)."""
+    kind = image.kind or "txt2img"
+    if kind == "txt2img" and image.request_id and getattr(image.request, "enable_hr", False):
+        return "hires"
+    return kind
+
+
+def image_operation_label(image: Image) -> str:
+    """:func:`image_operation` as shown on pages, e.g. ``"txt2img + hires fix"``."""
+    op = image_operation(image)
+    return OPERATION_LABELS.get(op, op)
+
+
+def _readable(image: Image | None, uid) -> bool:
+    return image is not None and (image.is_public or (uid is not None and image.user_id == uid))
+
+
+def image_source_visible(*, image: Image, user) -> Image | None:
+    """The image ``image`` was edited or upscaled from, when ``user`` may read it (own or
+    public), else None."""
+    source = image.source if image.source_id else None
+    return source if _readable(source, _uid(user)) else None
+
+
+def image_derived_visible(*, image: Image, user) -> list[Image]:
+    """Images edited or upscaled from ``image`` that ``user`` may read, oldest first (uses
+    the ``derived`` prefetch of :func:`_image_base` when there is one)."""
+    uid = _uid(user)
+    return [d for d in image.derived.all() if _readable(d, uid)]
+
+
+def image_lineage(*, image: Image, user) -> dict:
+    """Lineage of ``image`` for its detail page: ``{"operation": key, "operation_label":
+    str, "source": Image | None (readable by ``user``), "source_state": "shown" | "private"
+    (a source ``user`` may not read) | "upload" (an edit or upscale of an uploaded image, or
+    of one deleted since) | "" (a txt2img has none), "derived": [Image] (readable, oldest
+    first, each with ``operation_label`` set), "steps_run": int | None (the denoising steps an
+    img2img/inpaint ran)}``."""
+    source = image_source_visible(image=image, user=user)
+    derived = list(Image.objects.filter(image_visible_q(user=user), source=image)
+                   .select_related("request").order_by("created_at", "id"))
+    for item in derived:
+        item.operation_label = image_operation_label(item)
+    if source is not None:
+        state = "shown"
+    elif image.source_id is not None:
+        state = "private"
+    else:
+        state = "upload" if image.kind in ("img2img", "inpaint", "upscale") else ""
+    steps_run = None
+    request = image.request if image.request_id else None
+    if image.kind in ("img2img", "inpaint") and request is not None and request.strength:
+        # diffusers img2img/inpaint run int(steps * strength) steps (images.services.edit)
+        steps_run = max(1, int(request.steps * request.strength))
+    return {"operation": image_operation(image), "operation_label": image_operation_label(image),
+            "source": source, "source_state": state, "derived": derived, "steps_run": steps_run}
 
 
 def project_list(*, user):

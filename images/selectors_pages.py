@@ -17,7 +17,8 @@ from django.utils import timezone
 from providers import registry
 from providers.models import ModelProfile
 
-from .models import Image, UsageLog
+from .models import GenerationRequest, Image, UsageLog
+from .selectors import image_lora_refs
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,63 @@ def image_model_names(*, user) -> list[str]:
 def image_is_owner(*, image: Image, user) -> bool:
     """Whether ``user`` owns ``image`` (and may edit, upscale, narrate, delete it)."""
     return image.user_id == getattr(user, "pk", None)
+
+
+#: Request fields of a txt2img passed on by name (the names of POST /api/generate/ and of the
+#: generate page's query string); the request column is named after the key unless mapped.
+TXT2IMG_FIELDS = ("sampler", "scheduler", "clip_skip", "vae", "enable_hr", "hr_scale",
+                  "hr_upscaler", "hr_second_pass_steps", "denoising_strength")
+_HIRES_FIELDS = ("enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps",
+                 "denoising_strength")
+_COLUMN = {"denoising_strength": "hr_denoising_strength"}
+
+
+def txt2img_again_params(*, image: Image, request: GenerationRequest | None) -> dict:
+    """The ``POST /api/generate/`` body that makes ``image`` again: its prompt (LoRA tags as
+    typed), negative prompt, model, size asked for (before a hires fix), steps, CFG scale,
+    seed, ``n`` 1, LoRAs (``[{"lora": "<id>", "weight"}]``) and — when its request recorded
+    them — sampler, schedule type, clip skip, VAE and, with the hires fix on, its fields."""
+    params = {"prompt": image.prompt, "negative_prompt": image.negative_prompt,
+              "width": request.width if request else image.width,
+              "height": request.height if request else image.height,
+              "steps": image.steps, "guidance_scale": image.guidance_scale,
+              "seed": image.seed, "n": 1, "loras": image_lora_refs(image)}
+    if request is None:
+        return params
+    params["model"] = request.profile.slug
+    for key in TXT2IMG_FIELDS:
+        if key in _HIRES_FIELDS and not getattr(request, "enable_hr", False):
+            continue
+        value = getattr(request, _COLUMN.get(key, key), None)
+        if value not in (None, "") and not (key == "clip_skip" and value == 1):
+            params[key] = value
+    return params
+
+
+def image_generate_again_url(*, image: Image) -> str:
+    """The generate page (``/``) prefilled to make ``image`` again: the query string has the
+    :func:`txt2img_again_params` by name, LoRAs as repeated ``lora=<name>:<weight>``,
+    booleans as ``1``. For an edit or upscale it prefills the txt2img of its prompt."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    request = image.request if image.request_id else None
+    if request is not None and request.kind != "txt2img":
+        request = None  # an edit's strength/steps are not a txt2img's
+    params = txt2img_again_params(image=image, request=request)
+    names = {x.get("lora_id"): x.get("name") for x in image.loras or [] if isinstance(x, dict)}
+    query = []
+    for key, value in params.items():
+        if key in ("loras", "n") or value in (None, ""):
+            continue
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        query.append((key, value))
+    for ref in params["loras"]:
+        name = names.get(int(ref["lora"])) or ref["lora"]
+        query.append(("lora", f"{name}:{ref['weight']:g}"))
+    return f"{reverse('generate')}?{urlencode(query)}"
 
 
 def _has_field(model, name: str) -> bool:

@@ -1,6 +1,7 @@
 /* Atelier image detail (owner actions): tags/project/public (PATCH /api/images/<pk>/), edit
- * (POST /api/edit/), upscale (POST /api/upscale/), narrate (POST /api/images/<pk>/narrate/),
- * delete (DELETE /api/images/<pk>/). Jobs are followed by polling GET /api/jobs/<id>/. */
+ * (POST /api/edit/, with the image's ticked LoRAs), upscale (POST /api/upscale/), generate
+ * again for an edit/upscale (POST /api/images/<pk>/repeat/), narrate (POST
+ * /api/images/<pk>/narrate/), delete (DELETE /api/images/<pk>/). Jobs are followed by polling GET /api/jobs/<id>/. */
 (function () {
   "use strict";
 
@@ -122,7 +123,32 @@
     }, function () { say(status, "Could not reach the server.", true); });
   });
 
+  /* ---------- generate again (edit, inpaint, upscale: the same operation and inputs) ---------- */
+
+  var again = $("again-btn");
+  if (again) {
+    again.addEventListener("click", function () {
+      again.disabled = true;
+      runJob(again.dataset.apiRepeat, {}, $("again-status"), "Generate again", function (job) {
+        say($("again-status"), resultLinks(job));
+      }).then(function () { again.disabled = false; });
+    });
+  }
+
   /* ---------- edit (img2img) ---------- */
+
+  /* The ticked LoRAs of this image, sent with the edit (an edit keeps its source's LoRAs). */
+  function editLoras() {
+    var boxes = document.querySelectorAll("#e-loras input[data-lora]");
+    var out = [];
+    Array.prototype.forEach.call(boxes, function (b) {
+      if (!b.checked) return;
+      var ref = { lora: b.dataset.lora, weight: Number(b.dataset.weight) };
+      if (b.dataset.teWeight !== undefined) ref.te_weight = Number(b.dataset.teWeight);
+      out.push(ref);
+    });
+    return out;
+  }
 
   var strength = $("e-strength");
   strength.addEventListener("input", function () {
@@ -133,7 +159,7 @@
     var btn = $("edit-btn");
     btn.disabled = true;
     var body = { image_id: Number(d.image), prompt: $("e-prompt").value,
-                 strength: Number(strength.value) };
+                 strength: Number(strength.value), loras: editLoras() };
     if ($("e-model").value) body.model = $("e-model").value;
     runJob(d.apiEdit, body, $("edit-status"), "Edit", function (job) {
       say($("edit-status"), resultLinks(job));

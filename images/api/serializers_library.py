@@ -1,6 +1,7 @@
 """Serializers of the images library API (#6): images, projects, styles, tags, prompt
 helpers, themes, usage. Shapes are documented in the views' docstrings."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import (
@@ -14,12 +15,30 @@ from ..models import (
     ThemeHelper,
     UsageLog,
 )
+from ..selectors import (
+    image_derived_visible,
+    image_operation,
+    image_operation_label,
+    image_source_visible,
+)
 
 
 def _uid(context) -> int | None:
     request = context.get("request")
     user = getattr(request, "user", None)
     return user.pk if getattr(user, "is_authenticated", False) else None
+
+
+def _user(context):
+    return getattr(context.get("request"), "user", None)
+
+
+class ImageRefSerializer(serializers.Serializer):
+    """Another image, by id, with its file and detail page URLs (site-relative)."""
+
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    detail_url = serializers.CharField()
 
 
 class LibraryImageSerializer(serializers.ModelSerializer):
@@ -32,12 +51,21 @@ class LibraryImageSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="user.username", read_only=True)
     is_owner = serializers.SerializerMethodField()
     detail_url = serializers.SerializerMethodField()
+    operation = serializers.SerializerMethodField(
+        help_text="What made the image: txt2img, hires (txt2img + hires fix), img2img, "
+                  "inpaint or upscale.")
+    operation_label = serializers.SerializerMethodField()
+    source = serializers.SerializerMethodField(
+        help_text="The image this one was edited or upscaled from, when you may read it.")
+    derived = serializers.SerializerMethodField(
+        help_text="Ids of the images edited or upscaled from this one that you may read.")
 
     class Meta:
         model = Image
         fields = ["id", "url", "thumbnail_url", "audio_url", "width", "height", "seed", "steps",
                   "guidance_scale", "sampler", "prompt", "negative_prompt", "provider",
-                  "model_name", "loras", "parameters", "request", "kind", "title", "caption",
+                  "model_name", "loras", "parameters", "request", "kind", "operation",
+                  "operation_label", "source", "derived", "title", "caption",
                   "alt_text", "tags", "project", "is_public", "is_favorite", "nsfw_level",
                   "owner", "is_owner", "detail_url", "created_at"]
         read_only_fields = fields
@@ -59,6 +87,22 @@ class LibraryImageSerializer(serializers.ModelSerializer):
 
     def get_detail_url(self, image) -> str:
         return f"/images/{image.pk}/"
+
+    def get_operation(self, image) -> str:
+        return image_operation(image)
+
+    def get_operation_label(self, image) -> str:
+        return image_operation_label(image)
+
+    @extend_schema_field(ImageRefSerializer(allow_null=True))
+    def get_source(self, image) -> dict | None:
+        source = image_source_visible(image=image, user=_user(self.context))
+        if source is None:
+            return None
+        return {"id": source.pk, "url": source.file.url, "detail_url": f"/images/{source.pk}/"}
+
+    def get_derived(self, image) -> list[int]:
+        return [d.pk for d in image_derived_visible(image=image, user=_user(self.context))]
 
 
 class ImagePatchSerializer(serializers.Serializer):

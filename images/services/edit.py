@@ -36,7 +36,7 @@ from providers.selectors import profile_get
 from providers.upscale import FACTORS, LANCZOS, local_upscale
 
 from ..models import GenerationRequest, Image
-from ..selectors import image_get
+from ..selectors import image_get, image_lora_refs
 from ..tasks import generation_run as generation_run_task
 from . import MAX_SEED, _resolve_loras, generation_validate
 
@@ -160,6 +160,24 @@ def edit_steps_check(*, steps: int, strength: float) -> None:
     raise ApplicationError("invalid", msg, fields={"steps": [msg], "strength": [msg]})
 
 
+def edit_total_steps(*, steps: int, strength: float) -> int:
+    """The denoising steps an img2img/inpaint of ``steps`` at ``strength`` runs:
+    ``int(steps * strength)`` (diffusers ``get_timesteps``, see :func:`edit_steps_check`), at
+    least 1. The job's ``total_steps`` says this from the start, so progress never jumps."""
+    return max(1, int(steps * strength))
+
+
+def request_total_steps(request: GenerationRequest) -> int:
+    """The steps the run of ``request`` reports progress over: :func:`edit_total_steps` for
+    img2img/inpaint, 1 for an upscale, ``request.steps`` otherwise (txt2img)."""
+    if request.kind in ("img2img", "inpaint"):
+        strength = request.strength if request.strength is not None else 0.75
+        return edit_total_steps(steps=request.steps, strength=strength)
+    if request.kind == "upscale":
+        return 1
+    return request.steps
+
+
 def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
                 enqueue: bool = True) -> GenerationRequest:
     """Queue an img2img (no mask) or inpaint (with mask) request.
@@ -168,7 +186,8 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
         params: ``EditSerializer`` data: ``image_id`` or the upload, ``prompt`` (defaults to the
             source image's prompt), ``strength`` 0..1 (default ``EDIT_DEFAULT_STRENGTH``),
             ``model``, ``width``/``height`` (default: source size rounded down to multiples of
-            8), ``steps``, ``guidance_scale``, ``seed``, ``n``, ``loras``, ``negative_prompt``.
+            8), ``steps``, ``guidance_scale``, ``seed``, ``n``, ``negative_prompt``, ``loras``
+            (``None``: the source image's LoRAs are kept; ``[]``: none besides prompt tags).
         image_upload / mask_upload: uploaded files; the mask (white = repaint) must have the
             source's size.
 
@@ -212,7 +231,10 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
     strength = params.get("strength")
     strength = settings.EDIT_DEFAULT_STRENGTH if strength is None else strength
     edit_steps_check(steps=steps, strength=strength)
-    clean, loras = _resolve_loras(prompt=prompt, loras=params.get("loras") or [])
+    wanted = params.get("loras")
+    if wanted is None:  # not said: the source's LoRAs stay (an edit of a LoRA image keeps it)
+        wanted = image_lora_refs(source)
+    clean, loras = _resolve_loras(prompt=prompt, loras=wanted)
     if not clean:
         raise ApplicationError("invalid", "prompt: nothing left once LoRA tags are removed.",
                                fields={"prompt": ["The prompt has no text besides LoRA tags."]})
@@ -220,7 +242,8 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
 
     stem = uuid.uuid4().hex
     with transaction.atomic():
-        job = job_create(kind="edit", user=user, total_steps=steps,
+        job = job_create(kind="edit", user=user,
+                         total_steps=edit_total_steps(steps=steps, strength=strength),
                          celery_task_id=str(uuid.uuid4()))
         request = GenerationRequest(
             user=user, job=job, profile=profile, kind=kind, prompt=prompt, clean_prompt=clean,
