@@ -4,24 +4,72 @@ from __future__ import annotations
 
 from collections import Counter
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from .models import LoraModel
 
+HASH_PREFIX_MIN = 10  # Civitai AutoV2 is the first 10 hex of the file's SHA-256
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _stem(file_name: str) -> str:
+    return file_name.rsplit(".", 1)[0] if "." in file_name else file_name
+
 
 def lora_resolve(*, ref) -> LoraModel | None:
-    """The present LoRA named by ``ref``: an id (int or digit string), a name (exact, then
-    case-insensitive), or a sha256 / AutoV2 prefix (10+ hex). ``None`` when nothing matches."""
+    """The present LoRA named by ``ref`` (a ``<lora:REF:...>`` name or a request's ``lora``), or
+    ``None``. Tried in this order, the first step that matches wins
+    (docs/prompt-syntax.md#how-a-lora-name-is-resolved):
+
+    1. the file stem (file name without extension) or the library ``name``, exactly, as A1111
+       looks a LoRA up by its file stem;
+    2. the ``ss_output_name`` of the file's header (A1111's alias), exactly;
+    3. the id (a digit string or int);
+    4. 1 and 2 ignoring case;
+    5. a hex prefix of at least 10 characters of the file's SHA-256 (AutoV2 is 10) or of its
+       AutoV3 (A1111's ``Lora hashes:`` show its first 12).
+
+    Several LoRAs matching in one step (the same stem in two folders, an alias shared by two
+    files): the first by (root path, relative path), a stable order; A1111 takes whichever its
+    folder walk saw last and refuses a shared alias.
+    """
     ref = str(ref).strip()
-    qs = LoraModel.objects.filter(status=LoraModel.Status.PRESENT).select_related("root")
+    if not ref:
+        return None
+    qs = (LoraModel.objects.filter(status=LoraModel.Status.PRESENT).select_related("root")
+          .order_by("root__path", "relative_path", "id"))
+    stem_q = Q(name=ref) | Q(file_name__startswith=f"{ref}.")
+    for found in qs.filter(stem_q):
+        if found.name == ref or _stem(found.file_name) == ref:
+            return found
+    found = qs.filter(header_metadata__ss_output_name=ref).first()
+    if found is not None:
+        return found
     if ref.isdigit():
         found = qs.filter(pk=int(ref)).first()
-        if found:
+        if found is not None:
             return found
-    found = qs.filter(name=ref).first() or qs.filter(name__iexact=ref).first()
-    if found is None and len(ref) >= 10 and all(c in "0123456789abcdefABCDEF" for c in ref):
-        found = qs.filter(sha256__startswith=ref.lower()).first()
-    return found
+    folded = ref.casefold()
+    for found in qs.filter(Q(name__iexact=ref) | Q(file_name__istartswith=f"{ref}.")):
+        if found.name.casefold() == folded or _stem(found.file_name).casefold() == folded:
+            return found
+    for found in qs.filter(header_metadata__ss_output_name__iexact=ref):
+        return found
+    if len(ref) >= HASH_PREFIX_MIN and set(ref) <= _HEX:
+        prefix = ref.lower()
+        return qs.filter(Q(sha256__startswith=prefix) | Q(autov3__startswith=prefix)).first()
+    return None
+
+
+def lora_prompt_name(lora: LoraModel, ref="") -> str:
+    """The name to write in ``<lora:NAME:W>`` so that A1111 finds ``lora``: ``ref`` when it is
+    the file stem or the ``ss_output_name`` alias as written, else the file stem."""
+    ref = str(ref).strip()
+    alias = (lora.header_metadata or {}).get("ss_output_name") if isinstance(
+        lora.header_metadata, dict) else None
+    if ref and ref in (_stem(lora.file_name), alias):
+        return ref
+    return _stem(lora.file_name) or lora.name
 
 
 # ----------------------------------------------------------------------------- library lists
