@@ -1,0 +1,94 @@
+"""Authentication as A1111 and OpenAI clients send it.
+
+- ``Authorization: Basic base64(username:secret)``: what A1111 clients send for a server started
+  with ``--api-auth user:pass`` (webuiapi ``set_auth``, Open WebUI ``AUTOMATIC1111_API_AUTH``,
+  SillyTavern "SD WebUI auth"). ``secret`` is the user's password or their API token (the
+  token of ``POST /api/auth/token/``), so no password has to be stored in a client. Password
+  attempts go through ``django.contrib.auth.authenticate`` with the request, so failed ones
+  count towards the login lockout (django-axes, ``LOGIN_FAILURE_LIMIT``).
+- ``Authorization: Bearer <token>``: what the OpenAI SDK sends (``api_key``).
+- ``Authorization: Token <token>``: the native API's scheme, accepted too.
+
+No credentials: 401 with ``WWW-Authenticate`` (``Basic`` on the A1111 API, ``Bearer`` on the
+OpenAI API), as those servers answer. Wrong ones: 401 as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from hmac import compare_digest
+
+from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+BAD_CREDENTIALS = "Incorrect username or password"  # A1111's own words (modules/api/api.py)
+
+
+def _token_user(key: str):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.select_related("user").filter(key=key).first()
+    return token.user if token is not None else None
+
+
+def _basic_user(request, username: str, secret: str):
+    """The user ``username`` when ``secret`` is their API token or their password, else None."""
+    user = _token_user(secret) if secret else None
+    if user is not None and compare_digest(user.get_username(), username):
+        return user
+    try:  # a password: counted by the login lockout
+        return authenticate(request=request._request, username=username, password=secret)
+    except PermissionDenied:  # locked out (django-axes): treated as a failure
+        raise exceptions.AuthenticationFailed(
+            "Too many failed login attempts for this account or address; try again later.") \
+            from None
+
+
+class CompatAuthentication(BaseAuthentication):
+    """HTTP Basic (username + password or API token), ``Bearer`` or ``Token`` (API token).
+
+    Raises:
+        AuthenticationFailed: 401 for a malformed header, unknown token, wrong password or an
+            inactive user.
+    """
+
+    #: The ``WWW-Authenticate`` challenge of a 401 answer.
+    challenge = 'Basic realm="Atelier"'
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts:
+            return None
+        scheme = parts[0].lower()
+        if scheme not in (b"basic", b"bearer", b"token"):
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(BAD_CREDENTIALS)
+        try:
+            value = parts[1].decode()
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(BAD_CREDENTIALS) from None
+        if scheme == b"basic":
+            try:
+                username, _, secret = base64.b64decode(value, validate=True).decode().partition(
+                    ":")
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                raise exceptions.AuthenticationFailed(BAD_CREDENTIALS) from None
+            user = _basic_user(request, username, secret)
+        else:
+            user = _token_user(value)
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed(BAD_CREDENTIALS)
+        return user, None
+
+    def authenticate_header(self, request):
+        return self.challenge
+
+
+class BearerAuthentication(CompatAuthentication):
+    """:class:`CompatAuthentication` whose 401 challenge is ``Bearer`` (the OpenAI API)."""
+
+    challenge = 'Bearer realm="Atelier"'
