@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +34,7 @@ from .infotext import (
     request_params_from_infotext,
 )
 
+log = logging.getLogger(__name__)
 CIVITAI_BY_HASH = "https://civitai.com/api/v1/model-versions/by-hash/{hash}"
 
 #: Sampler names of ComfyUI (``comfy/samplers.py`` KSAMPLER_NAMES, also Fooocus), InvokeAI
@@ -116,7 +118,8 @@ def _find_key(data: Any, key: str, depth: int = 0) -> Any:
 def _loras_from(metadata: Any, prompt: str) -> list[dict[str, Any]]:
     """LoRAs named in ``metadata`` (ComfyUI ``LoraLoader`` inputs ``lora_name`` /
     ``strength_model``; InvokeAI ``loras: [{model|lora: {name|model_name, hash}, weight}]``;
-    Fooocus ``loras: [[name, weight]]``) and the ``<lora:...>`` tags of ``prompt``."""
+    Fooocus ``lora_combined_N: "name : weight"`` or ``loras: [[name, weight]]``) and the
+    ``<lora:...>`` tags of ``prompt``."""
     found: list[dict[str, Any]] = []
 
     def walk(node: Any, depth: int = 0) -> None:
@@ -138,7 +141,12 @@ def _loras_from(metadata: Any, prompt: str) -> list[dict[str, Any]]:
                         found.append({"name": _stem(str(item[0])), "weight": _num(item[1]),
                                       "hash": None})
             for key, value in node.items():
-                if key != "loras":
+                if key.startswith("lora_combined_") and isinstance(value, str):
+                    parts = [p.strip() for p in value.split(" : ")]  # Fooocus: name : [hash :] w
+                    if len(parts) >= 2 and parts[0] and parts[0] != "None":
+                        found.append({"name": _stem(parts[0]), "weight": _num(parts[-1]),
+                                      "hash": parts[1] if len(parts) == 3 else None})
+                elif key != "loras":
                     walk(value, depth + 1)
         elif isinstance(node, list):
             for value in node:
@@ -177,7 +185,20 @@ def _other_parameters(info, img) -> dict[str, Any]:
     meta = info.metadata or {}
     label, schedule = sampler_label(sampler.name if sampler else "",
                                     str(sp.get("scheduler") or meta.get("noise_schedule") or ""))
-    model = next(iter(info.models), None)
+    model = sampler.model if sampler is not None else None
+    # sd-parsers 0.6 takes a LoraLoader's ``model`` link for the checkpoint name: a list.
+    model_name = model.name if model is not None and isinstance(model.name, str) else None
+    if model_name is None and isinstance(info.raw_parameters.get("prompt"), str):
+        try:  # ComfyUI: the checkpoint loader's file
+            model_name = _find_key(json.loads(info.raw_parameters["prompt"]), "ckpt_name")
+        except ValueError:
+            model_name = None
+    if model_name is None and isinstance(info.raw_parameters.get("invokeai_metadata"), str):
+        try:  # InvokeAI 4: model {key, hash, name, base, type}, which sd-parsers 0.6 skips
+            raw_model = json.loads(info.raw_parameters["invokeai_metadata"]).get("model") or {}
+            model_name = raw_model.get("name") or raw_model.get("model_name")
+        except (ValueError, AttributeError):
+            model_name = None
     width = _int(_find_key(meta, "width")) or _int(sp.get("width"))
     height = _int(_find_key(meta, "height")) or _int(sp.get("height"))
     resolution = meta.get("resolution")  # Fooocus: "(1152, 896)"
@@ -191,20 +212,33 @@ def _other_parameters(info, img) -> dict[str, Any]:
     clip = _find_key(meta, "clip_skip")
     return {
         "prompt": info.full_prompt, "negative_prompt": info.full_negative_prompt,
-        "steps": _int(sp.get("steps")), "sampler": label, "scheduler": schedule,
-        "cfg_scale": _num(sp.get("cfg_scale")), "seed": _int(sp.get("seed")),
+        "steps": _int(sp.get("steps", meta.get("steps"))), "sampler": label,
+        "scheduler": schedule, "cfg_scale": _num(sp.get("cfg_scale", meta.get("cfg_scale"))),
+        "seed": _int(sp.get("seed", meta.get("seed"))),
         "width": width or img.width, "height": height or img.height,
         "clip_skip": (_int(clip) or 0) + 1 if info.generator.value == "InvokeAI" and clip
         else (_int(clip) or 1),
         "enable_hr": False, "hr_scale": None, "hr_second_pass_steps": None,
         "hr_upscaler": None, "denoising_strength": _num(sp.get("denoise") or
                                                         sp.get("strength")),
-        "model": _stem(model.name) if model and model.name else None,
-        "model_hash": model.hash if model else None, "vae": None, "vae_hash": None,
+        "model": _stem(model_name) if model_name else None,
+        "model_hash": model.hash if model is not None else None, "vae": None, "vae_hash": None,
         "loras": _loras_from([meta, sampler.model.metadata if sampler and sampler.model
-                              else {}], info.full_prompt),
+                              else {}, _raw_json(info.raw_parameters)], info.full_prompt),
         "version": None,
     }
+
+
+def _raw_json(raw: dict) -> list:
+    """The JSON chunks of an image (InvokeAI metadata, Fooocus parameters), decoded."""
+    out = []
+    for key in ("invokeai_metadata", "parameters"):
+        if isinstance(raw.get(key), str):
+            try:
+                out.append(json.loads(raw[key]))
+            except ValueError:
+                continue
+    return out
 
 
 def _raw(raw: dict) -> str:
@@ -298,7 +332,11 @@ def png_info(*, upload) -> dict[str, Any]:
         parameters = _a1111_parameters(raw)
     elif info is not None:
         generator, raw = info.generator.value, _raw(info.raw_parameters)
-        parameters = _other_parameters(info, img)
+        try:
+            parameters = _other_parameters(info, img)
+        except Exception:  # noqa: BLE001 - odd metadata: said so in the answer, never a 500
+            log.warning("unreadable %s metadata", generator, exc_info=True)
+            parameters = {}
     elif isinstance(text.get("parameters"), str) and text["parameters"].strip():
         # An infotext sd-parsers does not take (no Sampler field): A1111 still pastes it.
         generator, raw = "AUTOMATIC1111", text["parameters"]
