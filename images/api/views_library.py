@@ -16,9 +16,9 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from core.pagination import CappedCountPagination
 from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
@@ -65,8 +65,8 @@ from .serializers_library import (
 )
 
 
-class ImagePagination(PageNumberPagination):
-    """50 per page by default, ``?page_size=`` up to 200."""
+class ImagePagination(CappedCountPagination):
+    """50 per page by default, ``?page_size=`` up to 200; capped count (core/pagination.py)."""
 
     page_size = 50
     page_size_query_param = "page_size"
