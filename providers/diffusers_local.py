@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import diffusers_passes as passes
 from . import diffusers_pipelines as dp
 from . import diffusers_upscale as du
 from .base import (
@@ -49,9 +50,12 @@ from .diffusers_util import (  # noqa: F401 - re-exported: tests and callers imp
     _model_name,
     _short_reason,
     adapter_name_for,
+    lora_component_weights,
     resolve_device,
     sampler_name,
 )
+from .samplers import sampler_check, scheduler_for
+from .vae import apply_vae
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +79,14 @@ class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: adapter name -> LoRA sha256, least recently used first.
     adapters: OrderedDict = field(default_factory=OrderedDict)
+    #: Where the pipeline was loaded from (the VAE override reads its VAE config there).
+    source: Any = None
+    #: The scheduler and VAE the model came with (each request gets a fresh scheduler).
+    base_scheduler: Any = None
+    base_vae: Any = None
+    #: The VAE override in use ("" = the model's) and the loaded overrides (LRU).
+    vae_path: str = ""
+    vaes: OrderedDict = field(default_factory=OrderedDict)
 
 
 _cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
@@ -135,6 +147,8 @@ class DiffusersProvider(ImageProvider):
 
     #: LoRA adapters kept loaded per pipeline; the least recently used is deleted beyond this.
     max_loaded_adapters = 16
+    #: VAE overrides kept loaded per pipeline (least recently used dropped beyond this).
+    max_loaded_vaes = 2
 
     def __init__(
         self,
@@ -343,6 +357,13 @@ class DiffusersProvider(ImageProvider):
             )
         if spec.n < 1 or spec.steps < 1:
             raise ProviderError("invalid_request", "n and steps must be at least 1.")
+        if not 1 <= int(spec.clip_skip or 1) <= 12:
+            raise ProviderError("invalid_request",
+                                f"Clip skip must be 1..12 (A1111 numbering), got {spec.clip_skip}.")
+        try:
+            sampler_check(spec.sampler, spec.scheduler)
+        except ValueError as exc:
+            raise ProviderError("invalid_request", str(exc)) from exc
 
     def _generate(self, spec: GenerationSpec, sink: ProgressSink, *, kind: str,
                   call_kwargs: dict[str, Any]) -> list[GeneratedImage]:
@@ -354,13 +375,24 @@ class DiffusersProvider(ImageProvider):
         with entry.lock:
             pipe = self._ensure_loaded(entry, source)
             self._apply_loras(entry, spec)
-            if kind != "txt2img":
-                if kind not in entry.variants:
-                    entry.variants[kind] = dp.variant_pipeline(pipe, entry.key[0], kind)
-                pipe = entry.variants[kind]
+            img2img = None
+            if kind == "txt2img" and spec.hires is not None:
+                img2img = self._variant(entry, "img2img")
+            elif kind != "txt2img":
+                pipe = self._variant(entry, kind)
+            info = self._configure(entry, pipe, spec)
+            if img2img is not None:  # the hires pass samples as the first one (A1111)
+                self._configure(entry, img2img, spec)
             if sink.should_cancel():
                 raise GenerationCancelled()
-            return self._run(pipe, spec, sink, call_kwargs)
+            return self._run(pipe, spec, sink, call_kwargs, info=info, img2img=img2img)
+
+    @staticmethod
+    def _variant(entry: _Entry, kind: str) -> Any:
+        """The img2img/inpaint pipeline sharing ``entry.pipe``'s modules (made once)."""
+        if kind not in entry.variants:
+            entry.variants[kind] = dp.variant_pipeline(entry.pipe, entry.key[0], kind)
+        return entry.variants[kind]
 
     def _entry(self, pipeline_type: str, model_path: str) -> _Entry:
         """Get or create the cache entry (most recently used); evict beyond the bound."""
@@ -416,10 +448,13 @@ class DiffusersProvider(ImageProvider):
                 "model_load_failed",
                 f"Cannot load the {what} {source.path}: {_short_reason(exc)}",
             ) from exc
-        entry.pipe, entry.device = pipe, device
+        entry.pipe, entry.device, entry.source = pipe, device, source
         entry.nbytes = dp.pipeline_bytes(pipe)
         entry.variants.clear()
         entry.adapters.clear()
+        entry.base_scheduler, entry.base_vae = pipe.scheduler, pipe.vae
+        entry.vae_path = ""
+        entry.vaes.clear()
         logger.info("Loaded %s %s on %s (%d MB)", what, source.path, device, entry.nbytes >> 20)
         self._evict_for_memory(keep=entry)
         return pipe
@@ -432,13 +467,18 @@ class DiffusersProvider(ImageProvider):
         is exactly the base model's.
         """
         pipe = entry.pipe
-        wanted: OrderedDict[str, float] = OrderedDict()
+        # adapter -> [UNet weight, text-encoder weight]; A1111 <lora:N:TE:UNET> sets both.
+        wanted: OrderedDict[str, list[float]] = OrderedDict()
+        split = False
         for lora in spec.loras:
             name = adapter_name_for(lora.sha256)
             if name not in entry.adapters:
                 self._load_lora(entry, lora, name)
             entry.adapters.move_to_end(name)
-            wanted[name] = wanted.get(name, 0.0) + float(lora.weight)
+            te = float(lora.weight if lora.te_weight is None else lora.te_weight)
+            split = split or lora.te_weight is not None
+            unet_w, te_w = wanted.get(name, (0.0, 0.0))
+            wanted[name] = [unet_w + float(lora.weight), te_w + te]
 
         # disable_lora/enable_lora are called every time rather than tracked: they take about a
         # millisecond, and diffusers re-activates adapters on its own after a failed load.
@@ -447,7 +487,11 @@ class DiffusersProvider(ImageProvider):
                 pipe.disable_lora()
             return
         pipe.enable_lora()
-        pipe.set_adapters(list(wanted), adapter_weights=list(wanted.values()))
+        if split:
+            weights = lora_component_weights(pipe, wanted)
+        else:
+            weights = [unet_w for unet_w, _ in wanted.values()]
+        pipe.set_adapters(list(wanted), adapter_weights=weights)
         self._trim_adapters(entry, keep=set(wanted))
 
     def _load_lora(self, entry: _Entry, lora: Any, name: str) -> None:
@@ -495,66 +539,54 @@ class DiffusersProvider(ImageProvider):
         value = (spec.model.options or {}).get("preview_every", self.preview_every)
         return max(0, _int_option(value, default=0))
 
-    def _run(self, pipe: Any, spec: GenerationSpec, sink: ProgressSink,
-             call_kwargs: dict[str, Any]) -> list[GeneratedImage]:
-        import inspect
+    def _configure(self, entry: _Entry, pipe: Any, spec: GenerationSpec) -> dict[str, str]:
+        """Put the request's VAE on the cached pipeline and its variants, and a fresh scheduler
+        for its sampler on ``pipe`` (caller holds ``entry.lock``). Returns the ``info`` items
+        ``sampler`` and ``scheduler`` (schedule type; absent for the model's own scheduler)
+        that will run.
 
+        Raises:
+            ProviderError: ``invalid_request`` (unknown or unsupported sampler/schedule type),
+                ``vae_load_failed`` (the VAE does not load).
+        """
+        apply_vae(entry, spec, max_loaded=self.max_loaded_vaes)
+        if not spec.sampler:
+            base = entry.base_scheduler
+            pipe.scheduler = type(base).from_config(base.config)
+            return {"sampler": sampler_name(base)}
+        try:
+            pipe.scheduler, (label, schedule) = scheduler_for(
+                entry.base_scheduler.config, spec.sampler, spec.scheduler, seed=spec.seed)
+        except ValueError as exc:
+            raise ProviderError("invalid_request", str(exc)) from exc
+        return {"sampler": label, "scheduler": schedule}
+
+    def _run(self, pipe: Any, spec: GenerationSpec, sink: ProgressSink,
+             call_kwargs: dict[str, Any], *, info: dict[str, str],
+             img2img: Any = None) -> list[GeneratedImage]:
+        """One pass (or, with ``img2img`` and ``spec.hires``, the hires fix's two) on ``pipe``;
+        ``info`` goes into every :class:`GeneratedImage` with the model name."""
         import torch
 
         if self.num_threads and torch.get_num_threads() != self.num_threads:
             torch.set_num_threads(self.num_threads)
-        cancelled = False
         every = self._preview_every(spec)
-        send_preview = getattr(sink, "preview", None) if every else None
-        pipeline_type = spec.model.pipeline_type
-
-        def on_step_end(pipeline, step_index, timestep, callback_kwargs):
-            nonlocal cancelled
-            # img2img/inpaint run int(steps * strength) steps; diffusers records the count.
-            total = int(getattr(pipeline, "_num_timesteps", 0) or spec.steps)
-            done = min(step_index + 1, total)
-            if send_preview is not None and done % every == 0 and done < total:
-                data_url = dp.latent_preview(callback_kwargs.get("latents"), pipeline_type)
-                if data_url:
-                    send_preview(data_url)
-            sink.step(done, total)
-            if sink.should_cancel():
-                cancelled = True
-                pipeline._interrupt = True  # the denoising loop skips the remaining steps
-            return callback_kwargs
-
-        generators = [
-            torch.Generator(device="cpu").manual_seed(spec.seed + i) for i in range(spec.n)
-        ]
-        kwargs: dict[str, Any] = dict(
-            prompt=spec.prompt,
-            negative_prompt=spec.negative_prompt or None,
-            width=spec.width,
-            height=spec.height,
-            num_inference_steps=spec.steps,
-            guidance_scale=spec.guidance_scale,
-            num_images_per_prompt=spec.n,
-            generator=generators,
-            output_type="pil",
-            callback_on_step_end=on_step_end,
-            **call_kwargs,
-        )
-        accepted = inspect.signature(pipe.__call__).parameters
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
-        try:
-            result = pipe(**kwargs)
-        except Exception as exc:
-            if _is_oom(exc):
-                raise ProviderError(
-                    "out_of_memory",
-                    f"Out of memory generating {spec.n} image(s) of {spec.width}x{spec.height}.",
-                ) from exc
-            raise
-        if cancelled:
-            raise GenerationCancelled()
-        info = {"sampler": sampler_name(pipe.scheduler), "model": _model_name(spec.model.model)}
+        prompt_kw = passes.prompt_kwargs(pipe, spec)
+        if img2img is not None and spec.hires is not None:
+            images = passes.hires_run(pipe, img2img, spec, sink, prompt_kw, every=every)
+        else:
+            progress = passes.Progress(sink, every=every,
+                                       pipeline_type=spec.model.pipeline_type)
+            kwargs: dict[str, Any] = dict(
+                prompt_kw, width=spec.width, height=spec.height, num_inference_steps=spec.steps,
+                guidance_scale=spec.guidance_scale, num_images_per_prompt=spec.n,
+                generator=passes.generators(spec), output_type="pil", **call_kwargs)
+            images = passes.call(pipe, kwargs, progress, spec, width=spec.width,
+                                 height=spec.height).images
+        info = {**info, "model": _model_name(spec.model.model)}
+        if spec.clip_skip and spec.clip_skip > 1:
+            info["clip_skip"] = int(spec.clip_skip)
         return [
             GeneratedImage(image=img, seed=spec.seed + i, info=dict(info))
-            for i, img in enumerate(result.images)
+            for i, img in enumerate(images)
         ]
-

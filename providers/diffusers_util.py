@@ -83,3 +83,23 @@ def _model_name(model: str) -> str:
 def _is_oom(exc: BaseException) -> bool:
     name = type(exc).__name__
     return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()[:500]
+
+
+def lora_component_weights(pipe: Any, wanted: dict[str, list[float]]) -> list[dict[str, float]]:
+    """``set_adapters`` weights per component for adapters with separate UNet and text-encoder
+    weights (A1111 ``<lora:NAME:TE:UNET>``): ``{"unet": unet_w, "text_encoder": te_w,
+    "text_encoder_2": te_w}`` limited to the pipeline's LoRA-loadable components that hold the
+    adapter (diffusers ``LoraBaseMixin.set_adapters`` takes one such dict per adapter).
+
+    Args:
+        wanted: adapter name -> ``[unet weight, text-encoder weight]``.
+    """
+    holders = pipe.get_list_adapters()  # {"unet": [names], "text_encoder": [names], ...}
+    weights = []
+    for name, (unet_w, te_w) in wanted.items():
+        weights.append({
+            component: (te_w if component.startswith("text_encoder") else unet_w)
+            for component in getattr(pipe, "_lora_loadable_modules", ())
+            if name in holders.get(component, ())
+        })
+    return weights
