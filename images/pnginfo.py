@@ -28,6 +28,7 @@ from core.exceptions import ApplicationError
 from core.limits import uploads_check
 
 from .infotext import (
+    generate_body,
     lora_tags_parse,
     model_name_and_hash,
     parse_infotext,
@@ -343,13 +344,14 @@ def png_info(*, upload) -> dict[str, Any]:
         parameters = _a1111_parameters(raw)
     if not parameters:
         return {"generator": None, "parameters": {}, "raw": "",
-                "resources": {"model": None, "loras": []},
+                "resources": {"model": None, "loras": []}, "request": {},
                 "message": "This image carries no generation parameters that Atelier can read "
                            "(A1111, ComfyUI, InvokeAI, NovelAI, Fooocus)."}
+    model = _model_resource(parameters.get("model"), parameters.get("model_hash"))
     return {
         "generator": generator, "parameters": parameters, "raw": raw,
-        "resources": {"model": _model_resource(parameters.get("model"),
-                                               parameters.get("model_hash")),
+        "resources": {"model": model,
                       "loras": _lora_resources(parameters.get("loras") or [])},
+        "request": generate_body(parameters, model=model["profile"] if model else None),
         "message": f"Parameters read from a {generator} image.",
     }

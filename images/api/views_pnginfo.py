@@ -35,6 +35,8 @@ PngInfoResponse = inline_serializer("PngInfoResponse", fields={
     "resources": serializers.DictField(help_text="model {name, hash, found, profile, "
                                        "civitai_lookup_url}, loras [{name, weight, hash, found,"
                                        " lora_id, civitai_lookup_url}]."),
+    "request": serializers.DictField(help_text="The POST /api/generate/ body that makes the "
+                                     "image again (the found model profile as `model`)."),
     "message": serializers.CharField(),
 })
 

@@ -67,6 +67,12 @@ def test_a1111_png_fills_every_field_and_resolves_the_library(api_client, tmp_pa
                         "civitai_lookup_url": BY_HASH + "7c6bad76eb54"}
     assert loras[1]["found"] is False and loras[1]["lora_id"] is None
     assert loras[1]["civitai_lookup_url"] == BY_HASH + "d1131f7207d6"
+    assert body["request"] == {  # what the generate form is filled with
+        "prompt": p["prompt"], "negative_prompt": p["negative_prompt"], "steps": 32,
+        "sampler": "DPM++ 2M", "scheduler": "Karras", "guidance_scale": 6.0,
+        "seed": 2718281828, "width": 640, "height": 832, "clip_skip": 2, "model": "rv51",
+        "enable_hr": True, "hr_scale": 2.0, "hr_upscaler": "Lanczos",
+        "hr_second_pass_steps": 20, "denoising_strength": 0.5}
 
 
 @pytest.mark.django_db
@@ -247,7 +253,7 @@ def test_an_image_without_parameters(api_client):
     assert response.status_code == 200
     body = response.json()
     assert body["generator"] is None and body["parameters"] == {} and body["message"]
-    assert body["resources"] == {"model": None, "loras": []}
+    assert body["resources"] == {"model": None, "loras": []} and body["request"] == {}
 
 
 @pytest.mark.django_db
