@@ -80,6 +80,7 @@ def test_upscale_knows_its_source_and_the_pages_link_both_ways(
     assert re.search(r'id="param-operation"[^>]*>upscale ×2<', page)
     assert f'href="/images/{txt.pk}/" id="source-link"' in page
     assert "Lanczos" in page and ">Steps<" not in page and "diffusers" not in page
+    assert "<th>LoRAs</th>" not in page  # an upscale applies none; its source has them
     assert 'id="again-btn" data-operation="upscale"' in page  # a repeat, not a txt2img link
     page = client.get(f"/images/{txt.pk}/").content.decode()
     assert f'href="/images/{up.pk}/"' in page and f"#{up.pk} · upscale" in page
