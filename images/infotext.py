@@ -297,14 +297,15 @@ def lora_tags_parse(prompt: str) -> list[dict[str, Any]]:
         args = [a.strip() for a in match.group(2).split(":")]
         positional = [a for a in args[1:] if "=" not in a]
         named = dict(a.split("=", 1) for a in args[1:] if "=" in a)
-        te = _float(named.get("te", positional[0] if positional else "1"))
-        unet = _float(named.get("unet", positional[1] if len(positional) > 1 else None))
+        te = to_float(named.get("te", positional[0] if positional else "1"))
+        unet = to_float(named.get("unet", positional[1] if len(positional) > 1 else None))
         found.append({"name": args[0], "weight": te if unet is None else unet,
                       "te_weight": None if unet is None else te})
     return found
 
 
-def _float(text: Any) -> float | None:
+def to_float(text: Any) -> float | None:
+    """``text`` as a float; None when it is not a number."""
     if text is None:
         return None
     try:
@@ -313,8 +314,9 @@ def _float(text: Any) -> float | None:
         return None
 
 
-def _int(text: Any) -> int | None:
-    value = _float(text)
+def to_int(text: Any) -> int | None:
+    """``text`` as an int when it is a whole number; else None."""
+    value = to_float(text)
     return int(value) if value is not None and value.is_integer() else None
 
 
@@ -348,16 +350,16 @@ def request_params_from_infotext(info: Infotext) -> dict[str, Any]:
         item["hash"] = hashes.get(item["name"].translate(_HASH_KEY_DROP))
     return {
         "prompt": info.prompt, "negative_prompt": info.negative_prompt,
-        "steps": _int(p.get("Steps")), "sampler": sampler,
+        "steps": to_int(p.get("Steps")), "sampler": sampler,
         "scheduler": "" if scheduler == "Automatic" else scheduler,
-        "cfg_scale": _float(p.get("CFG scale")), "seed": _int(p.get("Seed")),
+        "cfg_scale": to_float(p.get("CFG scale")), "seed": to_int(p.get("Seed")),
         "width": size[0] if size else None, "height": size[1] if size else None,
-        "clip_skip": _int(p.get("Clip skip")) or 1,
+        "clip_skip": to_int(p.get("Clip skip")) or 1,
         "enable_hr": hires,
-        "hr_scale": _float(p.get("Hires upscale")) if hires else None,
-        "hr_second_pass_steps": _int(p.get("Hires steps")) if hires else None,
+        "hr_scale": to_float(p.get("Hires upscale")) if hires else None,
+        "hr_second_pass_steps": to_int(p.get("Hires steps")) if hires else None,
         "hr_upscaler": p.get("Hires upscaler") if hires else None,
-        "denoising_strength": _float(p.get("Denoising strength")),
+        "denoising_strength": to_float(p.get("Denoising strength")),
         "model": p.get("Model"), "model_hash": p.get("Model hash"),
         "vae": p.get("VAE"), "vae_hash": p.get("VAE hash"),
         "loras": loras, "version": p.get("Version"),

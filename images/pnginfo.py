@@ -33,6 +33,8 @@ from .infotext import (
     model_name_and_hash,
     parse_infotext,
     request_params_from_infotext,
+    to_float,
+    to_int,
 )
 
 log = logging.getLogger(__name__)
@@ -129,23 +131,24 @@ def _loras_from(metadata: Any, prompt: str) -> list[dict[str, Any]]:
         if isinstance(node, dict):
             if "lora_name" in node:
                 found.append({"name": _stem(node["lora_name"]),
-                              "weight": _num(node.get("strength_model", 1.0)), "hash": None})
+                              "weight": to_float(node.get("strength_model", 1.0)), "hash": None})
             for key in ("loras",):
                 for item in node.get(key) or [] if isinstance(node.get(key), list) else []:
                     if isinstance(item, dict):
                         model = item.get("model") or item.get("lora") or {}
                         name = model.get("name") or model.get("model_name") or ""
                         if name:
-                            found.append({"name": _stem(name), "weight": _num(item.get("weight")),
+                            found.append({"name": _stem(name),
+                                          "weight": to_float(item.get("weight")),
                                           "hash": model.get("hash")})
                     elif isinstance(item, (list, tuple)) and len(item) >= 2 and item[0]:
-                        found.append({"name": _stem(str(item[0])), "weight": _num(item[1]),
+                        found.append({"name": _stem(str(item[0])), "weight": to_float(item[1]),
                                       "hash": None})
             for key, value in node.items():
                 if key.startswith("lora_combined_") and isinstance(value, str):
                     parts = [p.strip() for p in value.split(" : ")]  # Fooocus: name : [hash :] w
                     if len(parts) >= 2 and parts[0] and parts[0] != "None":
-                        found.append({"name": _stem(parts[0]), "weight": _num(parts[-1]),
+                        found.append({"name": _stem(parts[0]), "weight": to_float(parts[-1]),
                                       "hash": parts[1] if len(parts) == 3 else None})
                 elif key != "loras":
                     walk(value, depth + 1)
@@ -165,18 +168,6 @@ def _loras_from(metadata: Any, prompt: str) -> list[dict[str, Any]]:
 def _stem(name: str) -> str:
     base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
     return base[: -len(".safetensors")] if base.lower().endswith(".safetensors") else base
-
-
-def _num(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _int(value: Any) -> int | None:
-    number = _num(value)
-    return int(number) if number is not None and number.is_integer() else None
 
 
 def _other_parameters(info, img) -> dict[str, Any]:
@@ -200,27 +191,27 @@ def _other_parameters(info, img) -> dict[str, Any]:
             model_name = raw_model.get("name") or raw_model.get("model_name")
         except (ValueError, AttributeError):
             model_name = None
-    width = _int(_find_key(meta, "width")) or _int(sp.get("width"))
-    height = _int(_find_key(meta, "height")) or _int(sp.get("height"))
+    width = to_int(_find_key(meta, "width")) or to_int(sp.get("width"))
+    height = to_int(_find_key(meta, "height")) or to_int(sp.get("height"))
     resolution = meta.get("resolution")  # Fooocus: "(1152, 896)"
     if not (width and height) and isinstance(resolution, str):
         parts = [p for p in resolution.strip("()[] ").split(",") if p.strip()]
         if len(parts) == 2:
-            width, height = _int(parts[0]), _int(parts[1])
+            width, height = to_int(parts[0]), to_int(parts[1])
     if not (width and height) and sampler is not None and sampler.model is not None:
-        width = _int(_find_key(sampler.model.metadata, "width"))
-        height = _int(_find_key(sampler.model.metadata, "height"))
+        width = to_int(_find_key(sampler.model.metadata, "width"))
+        height = to_int(_find_key(sampler.model.metadata, "height"))
     clip = _find_key(meta, "clip_skip")
     return {
         "prompt": info.full_prompt, "negative_prompt": info.full_negative_prompt,
-        "steps": _int(sp.get("steps", meta.get("steps"))), "sampler": label,
-        "scheduler": schedule, "cfg_scale": _num(sp.get("cfg_scale", meta.get("cfg_scale"))),
-        "seed": _int(sp.get("seed", meta.get("seed"))),
+        "steps": to_int(sp.get("steps", meta.get("steps"))), "sampler": label,
+        "scheduler": schedule, "cfg_scale": to_float(sp.get("cfg_scale", meta.get("cfg_scale"))),
+        "seed": to_int(sp.get("seed", meta.get("seed"))),
         "width": width or img.width, "height": height or img.height,
-        "clip_skip": (_int(clip) or 0) + 1 if info.generator.value == "InvokeAI" and clip
-        else (_int(clip) or 1),
+        "clip_skip": (to_int(clip) or 0) + 1 if info.generator.value == "InvokeAI" and clip
+        else (to_int(clip) or 1),
         "enable_hr": False, "hr_scale": None, "hr_second_pass_steps": None,
-        "hr_upscaler": None, "denoising_strength": _num(sp.get("denoise") or
+        "hr_upscaler": None, "denoising_strength": to_float(sp.get("denoise") or
                                                         sp.get("strength")),
         "model": _stem(model_name) if model_name else None,
         "model_hash": model.hash if model is not None else None, "vae": None, "vae_hash": None,
