@@ -16,42 +16,73 @@ from core.limits import pixels_check
 from jobs.kernel import JobCanceled, JobRun, job_run
 from jobs.models import Job
 from jobs.services import job_create, job_enqueue, job_succeed
-from loras.selectors import lora_resolve
+from loras.compat import loras_check
+from loras.selectors import lora_prompt_name, lora_resolve
+from providers import hires as hr
 from providers import registry
 from providers.base import (
     GeneratedImage,
     GenerationCancelled,
     GenerationSpec,
+    HiresSpec,
     LoraSpec,
     ModelSpec,
     ProviderError,
 )
+from providers.samplers import SamplerError, sampler_check
 from providers.selectors import profile_get
+from providers.vae import vae_resolve
 
+from ..infotext import infotext_for_request
 from ..models import GenerationRequest, Image
-from ..pngmeta import build_infotext, png_bytes, thumbnail_bytes
-from ..prompt import PromptSyntaxError, parse_prompt_loras
+from ..pngmeta import png_bytes, thumbnail_bytes
+from ..prompt import PromptSyntaxError, parse_prompt_attention, parse_prompt_loras
 from ..tasks import generation_run as generation_run_task
 
 MAX_SEED = 2**32 - 1
 
 
-def _resolve_loras(*, prompt: str, loras: list[dict]) -> tuple[str, list[dict]]:
-    """Merge request LoRAs with ``<lora:...>`` tags of ``prompt``; resolve each in the library."""
+def _resolve_loras(*, prompt: str, loras: list[dict], negative_prompt: str = "",
+                   profile=None) -> tuple[str, list[dict]]:
+    """Merge request LoRAs with ``<lora:...>`` tags of ``prompt``; resolve each in the library
+    (file stem, ``ss_output_name`` alias, name, id or hash prefix: ``loras.selectors``); check
+    the attention syntax of both prompts and, with ``profile``, that the LoRAs fit its model.
+
+    Returns ``(prompt without LoRA tags, [{"lora_id", "name", "weight", "te_weight", "alias",
+    "sha256", "short_hash"}])``; ``weight`` is the UNet weight, ``te_weight`` the text-encoder
+    weight of ``<lora:NAME:TE:UNET>`` (None: same as ``weight``).
+
+    Raises:
+        ApplicationError: 400 ``invalid`` (prompt syntax, naming the tag), ``unknown_lora``,
+            ``lora_incompatible`` (``loras.compat.loras_check``).
+    """
     try:
         clean, tagged = parse_prompt_loras(prompt)
+        parse_prompt_attention(clean)
     except PromptSyntaxError as exc:
         raise ApplicationError("invalid", str(exc), fields={"prompt": [str(exc)]}) from None
-    wanted = [(str(item["lora"]), float(item.get("weight", 1.0))) for item in loras]
-    wanted += [(t.name, t.weight) for t in tagged]
+    try:
+        parse_prompt_attention(negative_prompt or "")
+    except PromptSyntaxError as exc:
+        raise ApplicationError("invalid", str(exc),
+                               fields={"negative_prompt": [str(exc)]}) from None
+    wanted = [(str(item["lora"]), float(item.get("weight", 1.0)), item.get("te_weight"))
+              for item in loras]
+    wanted += [(t.name, t.weight, t.te_weight) for t in tagged]
     resolved: dict[int, dict] = {}
-    for ref, weight in wanted:
+    found = {}
+    for ref, weight, te_weight in wanted:
         lora = lora_resolve(ref=ref)
         if lora is None:
             raise ApplicationError("unknown_lora", f"No LoRA {ref!r} in the library.",
                                    fields={"loras": [f"Unknown LoRA {ref!r}."]})
+        found[lora.pk] = lora
         resolved[lora.pk] = {"lora_id": lora.pk, "name": lora.name, "weight": weight,
+                             "te_weight": None if te_weight is None else float(te_weight),
+                             "alias": lora_prompt_name(lora, ref),
                              "sha256": lora.sha256, "short_hash": lora.short_hash}
+    if profile is not None:
+        loras_check(list(found.values()), profile)  # 400 lora_incompatible
     return clean, list(resolved.values())
 
 
@@ -88,6 +119,75 @@ def generation_validate(*, profile, width: int, height: int, n: int, loras: list
     pixels_check(width * height * n, field="n")  # REQUEST_MAX_PIXELS: 400 too_many_pixels
 
 
+def a1111_params(*, profile, params: dict, width: int, height: int, steps: int,
+                 n: int) -> dict:
+    """Check the A1111 fields of a generate body and return them as ``GenerationRequest``
+    field values: ``sampler``/``scheduler`` (canonical labels of what will run, ``""`` for the
+    model's own scheduler / Automatic), ``clip_skip`` (default: the profile option
+    ``clip_skip``, else 1), ``vae`` (resolved path, ``""``: the model's), ``enable_hr`` and the
+    ``hr_*`` fields (None without hires fix).
+
+    Raises:
+        ApplicationError: 400 ``invalid`` naming the field and the allowed values (unknown or
+            unsupported sampler/schedule type/VAE/hires upscaler; a hires size over the
+            profile's limits; a hires pass of no step), 400 ``too_many_pixels`` (the hires size
+            x n over ``REQUEST_MAX_PIXELS``).
+    """
+    def invalid(field: str, message: str):
+        return ApplicationError("invalid", f"{field}: {message}", fields={field: [message]})
+
+    try:
+        sampler, schedule = sampler_check(params.get("sampler") or "",
+                                          params.get("scheduler") or "")
+    except SamplerError as exc:
+        raise invalid(exc.field, str(exc)) from None
+    clip_skip = params.get("clip_skip") or (profile.options or {}).get("clip_skip") or 1
+    if not 1 <= int(clip_skip) <= 12:
+        raise invalid("clip_skip", f"Must be 1..12 (A1111 numbering), got {clip_skip}.")
+    try:
+        vae = vae_resolve(params.get("vae") or "")
+    except ValueError as exc:
+        raise invalid("vae", str(exc)) from None
+    values = {"sampler": sampler, "scheduler": "" if schedule == "Automatic" else schedule,
+              "clip_skip": int(clip_skip), "vae": vae, "enable_hr": bool(params.get("enable_hr")),
+              "hr_scale": None, "hr_upscaler": "", "hr_second_pass_steps": None,
+              "hr_denoising_strength": None}
+    if not values["enable_hr"]:
+        return values
+    try:
+        upscaler = hr.hires_upscaler(params.get("hr_upscaler") or "")
+    except ValueError as exc:
+        raise invalid("hr_upscaler", str(exc)) from None
+    scale = float(params.get("hr_scale") or 2.0)
+    strength = params.get("denoising_strength")
+    strength = 0.7 if strength is None else float(strength)
+    second = int(params.get("hr_second_pass_steps") or 0)
+    _, runs = hr.hires_steps(steps, second, strength)
+    if runs < 1:
+        raise invalid("denoising_strength", f"The hires pass would run no step "
+                      f"({second or steps} steps x {strength}); raise one of them.")
+    target_w, target_h = hr.hires_size(width, height, scale)
+    provider = registry.get(profile.provider)
+    max_w = min(profile.max_width, provider.capabilities.max_width)
+    max_h = min(profile.max_height, provider.capabilities.max_height)
+    if target_w > max_w or target_h > max_h:
+        raise invalid("hr_scale", f"The hires size {target_w}x{target_h} is over "
+                      f"{max_w}x{max_h} for model {profile.slug!r}.")
+    pixels_check(target_w * target_h * n, field="hr_scale")
+    values.update(hr_scale=scale, hr_upscaler=upscaler, hr_second_pass_steps=second,
+                  hr_denoising_strength=strength)
+    return values
+
+
+def _same_a1111(existing: GenerationRequest, *, profile, params: dict) -> bool:
+    try:
+        wanted = a1111_params(profile=profile, params=params, width=existing.width,
+                              height=existing.height, steps=existing.steps, n=existing.n)
+    except ApplicationError:
+        return False
+    return all(getattr(existing, key) == value for key, value in wanted.items())
+
+
 def _same_generation(existing: GenerationRequest, *, profile, params: dict) -> bool:
     """Whether ``params`` (a ``GenerateSerializer`` body) asks for what ``existing`` recorded:
     same prompt, model, LoRAs and every value the body sets (defaults and random seeds are not
@@ -105,8 +205,11 @@ def _same_generation(existing: GenerationRequest, *, profile, params: dict) -> b
         _, loras = _resolve_loras(prompt=params["prompt"], loras=params.get("loras") or [])
     except ApplicationError:
         return False
-    as_set = lambda items: {(x["lora_id"], float(x["weight"])) for x in items}  # noqa: E731
-    return as_set(loras) == as_set(existing.loras)
+    as_set = lambda items: {(x["lora_id"], float(x["weight"]), x.get("te_weight"))  # noqa: E731
+                            for x in items}
+    if as_set(loras) != as_set(existing.loras):
+        return False
+    return _same_a1111(existing, profile=profile, params=params)
 
 
 def _generation_replay(*, user, key: str, profile, params: dict) -> GenerationRequest | None:
@@ -169,21 +272,28 @@ def generation_create(*, user, params: dict, enqueue: bool = True,
         seed = random.randint(0, MAX_SEED - n)
     negative = params.get("negative_prompt")
     negative = profile.default_negative_prompt if negative is None else negative
-    clean, loras = _resolve_loras(prompt=params["prompt"], loras=params.get("loras") or [])
+    clean, loras = _resolve_loras(prompt=params["prompt"], loras=params.get("loras") or [],
+                                  negative_prompt=negative, profile=profile)
     if not clean:
         raise ApplicationError("invalid", "prompt: nothing left once LoRA tags are removed.",
                                fields={"prompt": ["The prompt has no text besides LoRA tags."]})
     generation_validate(profile=profile, width=width, height=height, n=n, loras=loras)
+    a1111 = a1111_params(profile=profile, params=params, width=width, height=height,
+                         steps=steps, n=n)
+    total_steps = steps
+    if a1111["enable_hr"]:
+        total_steps += hr.hires_steps(steps, a1111["hr_second_pass_steps"],
+                                      a1111["hr_denoising_strength"])[1]
     queue = registry.provider_queue(profile.provider)
     try:
         with transaction.atomic():
-            job = job_create(kind="generate", user=user, total_steps=steps,
+            job = job_create(kind="generate", user=user, total_steps=total_steps,
                              celery_task_id=str(uuid.uuid4()))
             request = GenerationRequest.objects.create(
                 user=user, job=job, profile=profile, prompt=params["prompt"],
                 clean_prompt=clean, negative_prompt=negative, width=width, height=height,
                 steps=steps, guidance_scale=guidance, seed=seed, n=n, loras=loras,
-                idempotency_key=idempotency_key, style=params.get("style_obj"),
+                idempotency_key=idempotency_key, style=params.get("style_obj"), **a1111,
             )
             if enqueue:  # recorded with the job, published at the commit (503: broker down)
                 job_enqueue(job=job, task=generation_run_task, args=[request.pk], queue=queue)
@@ -210,6 +320,8 @@ def _spec_for(request: GenerationRequest) -> GenerationSpec:
             raise ProviderError("unknown_lora", f"LoRA {item['name']!r} left the library.")
         loras.append(LoraSpec(path=paths[item["lora_id"]], sha256=item["sha256"],
                               name=item["name"], weight=item["weight"],
+                              te_weight=item.get("te_weight"),
+                              alias=item.get("alias") or item["name"],
                               civitai_model_id=found[item["lora_id"]].civitai_model_id,
                               civitai_version_id=found[item["lora_id"]].civitai_version_id))
     profile = request.profile
@@ -219,30 +331,48 @@ def _spec_for(request: GenerationRequest) -> GenerationSpec:
         prompt=request.clean_prompt, negative_prompt=request.negative_prompt,
         width=request.width, height=request.height, steps=request.steps,
         guidance_scale=request.guidance_scale, seed=request.seed, n=request.n,
-        loras=tuple(loras),
+        loras=tuple(loras), sampler=request.sampler, scheduler=request.scheduler,
+        clip_skip=request.clip_skip or 1, vae=request.vae, hires=_hires_spec(request),
     )
+
+
+def _hires_spec(request: GenerationRequest) -> HiresSpec | None:
+    """The hires fix a txt2img request asked for, or None."""
+    if not request.enable_hr or request.kind != "txt2img":
+        return None
+    return HiresSpec(scale=request.hr_scale or 2.0, upscaler=request.hr_upscaler or "Latent",
+                     steps=request.hr_second_pass_steps or 0,
+                     denoising_strength=request.hr_denoising_strength
+                     if request.hr_denoising_strength is not None else 0.7)
+
+
+def request_steps(request: GenerationRequest) -> int:
+    """The steps a run reports progress over: edits' ``int(steps x strength)``
+    (``images.services.edit.request_total_steps``) and, with hires fix, the first pass's
+    steps plus the second pass's ``int(steps x denoising strength)``."""
+    from .edit import request_total_steps
+
+    total = request_total_steps(request)
+    spec = _hires_spec(request)
+    if spec is not None:
+        total += hr.hires_steps(request.steps, spec.steps, spec.denoising_strength)[1]
+    return total
 
 
 def _image_store(*, request: GenerationRequest, out: GeneratedImage) -> Image:
     """Write one PNG (with parameters) and its thumbnail, and create the Image row."""
     profile = request.profile
-    sampler = out.info.get("sampler", "")
-    extra = None
-    if request.kind != "txt2img":  # edit and upscale (#5): strength / upscaler, A1111's names
-        from .edit import edit_infotext_extra
-
-        extra = edit_infotext_extra(request=request)
-    parameters = build_infotext(
-        prompt=request.prompt, negative_prompt=request.negative_prompt, steps=request.steps,
-        sampler=sampler, cfg_scale=request.guidance_scale, seed=out.seed,
-        width=out.image.width, height=out.image.height, model=profile.name,
-        lora_hashes=[(x["name"], x["short_hash"]) for x in request.loras], extra=extra,
-    )
+    sampler = out.info.get("sampler") or request.sampler
+    scheduler = out.info.get("scheduler") or request.scheduler
+    # A1111's create_infotext fields and order; edits/upscales/hires add theirs (images/infotext)
+    parameters = infotext_for_request(request, out.info, seed=out.seed, width=out.image.width,
+                                      height=out.image.height)
     stem = uuid.uuid4().hex
     image = Image(
         user=request.user, request=request, width=out.image.width, height=out.image.height,
         seed=out.seed, steps=request.steps,
-        guidance_scale=request.guidance_scale, sampler=sampler, prompt=request.prompt,
+        guidance_scale=request.guidance_scale, sampler=sampler, scheduler=scheduler,
+        prompt=request.prompt,
         negative_prompt=request.negative_prompt, provider=profile.provider,
         model_name=profile.name, loras=request.loras, parameters=parameters,
         source_id=request.source_image_id, kind=request.kind,
@@ -315,7 +445,7 @@ def generation_run(*, request_id: int,
             image.file.delete(save=False)
             image.thumbnail.delete(save=False)
 
-    return job_run(job_id=request.job_id, work=work, total_steps=request.steps,
+    return job_run(job_id=request.job_id, work=work, total_steps=request_steps(request),
                    message="Generating", listener=listener, on_failure=remove_files,
                    errors={OSError: _storage_error})
 

@@ -86,8 +86,8 @@ def test_accepted_request_records_defaults_and_prompt_loras(api_client, fake_pro
     assert (gen.width, gen.height, gen.steps, gen.guidance_scale) == (64, 64, 4, 5.0)
     assert 0 <= gen.seed < 2**32
     assert gen.clean_prompt == "a cat"
-    assert gen.loras == [{"lora_id": lora.pk, "name": "ink", "weight": 0.7,
-                          "sha256": "ab" * 32, "short_hash": "cd" * 6}]
+    assert gen.loras == [{"lora_id": lora.pk, "name": "ink", "weight": 0.7, "te_weight": None,
+                          "alias": "ink", "sha256": "ab" * 32, "short_hash": "cd" * 6}]
 
 
 @pytest.mark.django_db(transaction=True)

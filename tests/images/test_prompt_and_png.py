@@ -13,10 +13,11 @@ def test_lora_tags_are_removed_and_parsed():
     assert loras == [PromptLora("ink-style", 0.8), PromptLora("glow", 1.0)]
 
 
-def test_extended_and_lyco_forms_take_the_first_weight():
+def test_extended_and_lyco_forms_keep_both_weights():
+    # A1111: <lora:NAME:TE:UNET>; the second weight is the UNet's (it was dropped before).
     text, loras = parse_prompt_loras("<lyco:foo:0.5:0.7> portrait <lora:bar:te=0.3:unet=1>")
     assert text == "portrait"
-    assert loras == [PromptLora("foo", 0.5), PromptLora("bar", 0.3)]
+    assert loras == [PromptLora("foo", 0.7, te_weight=0.5), PromptLora("bar", 1.0, te_weight=0.3)]
 
 
 def test_bad_weight_is_a_clear_error():
