@@ -2,7 +2,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from core.api import ObtainTokenView
 from images.api.views import GenerateView, StatusView
@@ -14,10 +18,12 @@ api_urls = [
     path("status/<int:pk>/", StatusView.as_view(), name="status"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("", include("loras.api.urls")),
     path("", include("providers.api.urls")),        # providers, health, models, enhance
     path("", include("example_images.api.urls")),   # example images (issue #4)
     path("", include("images.api.urls")),           # edit, upscale, narrate, usage... (#5, #6)
+    path("", include("images.api.urls_lineage")),   # images/<id>/repeat/ (issue 15, lineage)
     path("", include("config.api_router")),
 ]
 
@@ -27,6 +33,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include((api_urls, "api"))),
+    path("sdapi/v1/", include("compat.a1111.urls")),  # the A1111 API (issue 14)
+    path("v1/", include("compat.openai.urls")),  # the OpenAI Images API (issue 14)
     path("loras/", include("loras.urls")),
     path("", include("images.urls")),
 ]

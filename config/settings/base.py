@@ -65,6 +65,7 @@ THIRD_PARTY_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc files served by the app (no CDN)
     "axes",
 ]
 LOCAL_APPS = [
@@ -74,6 +75,7 @@ LOCAL_APPS = [
     "loras",
     "images",
     "example_images",
+    "compat",  # A1111 API (/sdapi/v1/) and OpenAI Images API (/v1/) adapters (issue 14)
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -444,6 +446,7 @@ THROTTLE_CIVITAI_REFRESH_ALL_RATE = env("THROTTLE_CIVITAI_REFRESH_ALL_RATE", def
 THROTTLE_DOWNLOADS_RATE = env("THROTTLE_DOWNLOADS_RATE", default="20/min")
 THROTTLE_AUTO_ORGANIZE_RATE = env("THROTTLE_AUTO_ORGANIZE_RATE", default="10/min")
 THROTTLE_PREVIEW_UPLOAD_RATE = env("THROTTLE_PREVIEW_UPLOAD_RATE", default="30/min")
+THROTTLE_PNG_INFO_RATE = env("THROTTLE_PNG_INFO_RATE", default="60/min")  # POST /api/png-info/
 # Token login, per client address, every attempt counted.
 THROTTLE_LOGIN_RATE = env("THROTTLE_LOGIN_RATE", default="10/min")
 
@@ -492,6 +495,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "LoRA library and image generation: jobs, images, providers.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ and /api/redoc/ load their scripts from our static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Tags and operation ids of the native API come from the path after /api; the A1111 and
+    # OpenAI adapters (/sdapi/v1/, /v1/) set their own tags (compat/schema.py).
+    "SCHEMA_PATH_PREFIX": r"/api",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "LoraStatusEnum": "loras.models.LoraModel.Status",
@@ -536,6 +546,19 @@ LOGGING = {
                 "kombu.connection": {"level": "ERROR"}},
 }
 
+# -------------------------------------------------------------------- compatibility APIs (#14)
+# The A1111 API (/sdapi/v1/) and the OpenAI Images API (/v1/) answer when the job has ended:
+# the HTTP call waits at most COMPAT_WAIT_SECONDS (then 503 job_timeout, and the job is
+# canceled), reading the job's status every COMPAT_POLL_SECONDS. OpenAI image URLs
+# (response_format "url") stay valid for COMPAT_URL_MAX_AGE seconds (OpenAI's: 60 minutes).
+COMPAT_WAIT_SECONDS = env.float("COMPAT_WAIT_SECONDS", default=600.0)
+COMPAT_POLL_SECONDS = env.float("COMPAT_POLL_SECONDS", default=0.02)
+COMPAT_URL_MAX_AGE = env.int("COMPAT_URL_MAX_AGE", default=3600)
+
 # -------------------------------------------------------------------- serve (#12)
 # `manage.py serve` exits within this many seconds of SIGTERM/SIGINT (open requests get half).
 SERVE_STOP_SECONDS = env.float("SERVE_STOP_SECONDS", default=8.0)
+
+# Lists count at most this many rows per request (core/pagination.py): past it the API says
+# ``count_exact: false`` instead of paying for an exact COUNT(*) of a 100,000-row table.
+PAGINATION_COUNT_CAP = env.int("PAGINATION_COUNT_CAP", default=10_000)

@@ -4,9 +4,11 @@ from django.urls import path
 
 from .views_edit import EditView, UpscaleView
 from .views_library import ProjectGalleryView
+from .views_pnginfo import PngInfoView
 
 urlpatterns: list = [
     path("edit/", EditView.as_view(), name="edit"),
     path("upscale/", UpscaleView.as_view(), name="upscale"),
+    path("png-info/", PngInfoView.as_view(), name="png-info"),
     path("projects/<int:pk>/gallery/", ProjectGalleryView.as_view(), name="project-gallery"),
 ]
