@@ -225,3 +225,52 @@ def test_loras_check_leaves_other_providers_types_alone(demo_library):
     rows, _ = demo_library
     fake = ModelProfileFactory(slug="fake-x", pipeline_type="fake", is_default=False)
     loras_check([rows["realxl"], rows["wide"]], fake)
+
+
+# ----------------------------------------------------------------------------- through the API
+def post(client, **body):
+    return client.post("/api/generate/", {"prompt": "a lighthouse", **body}, format="json")
+
+
+def test_api_records_alias_and_both_weights(api_client, fake_profile, ink):
+    from images.models import GenerationRequest
+
+    resp = post(api_client, prompt="a cat <lora:inkstyle:0.5:0.8>")
+    assert resp.status_code == 202, resp.content
+    (item,) = GenerationRequest.objects.get().loras
+    assert (item["lora_id"], item["alias"], item["weight"], item["te_weight"]) == (
+        ink.pk, "inkstyle", 0.8, 0.5)
+
+
+def test_api_refuses_an_incompatible_lora_before_queuing(api_client, demo_library):
+    from jobs.models import Job
+
+    resp = post(api_client, model="demo-sd", prompt="a cat <lora:warm:1> <lora:realxl:0.7>")
+    assert resp.status_code == 400, resp.content
+    data = resp.json()
+    assert data["code"] == "lora_incompatible"
+    assert data["fields"]["loras"] == [
+        "LoRA 'realxl' (SDXL) does not fit model 'demo-sd' (SD1.x/SD2.x)."]
+    resp = post(api_client, model="demo-sd", loras=[{"lora": "wide", "weight": 1}])
+    assert resp.status_code == 400 and resp.json()["code"] == "lora_incompatible"
+    assert "64-wide" in resp.json()["message"]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(("body", "field", "named"), [
+    ({"prompt": "a cat <hypernet:agm:1.1>"}, "prompt", "<hypernet:agm:1.1>"),
+    ({"prompt": "a cat <lora:x:inf>"}, "prompt", "<lora:x:inf>"),
+    ({"prompt": "a cat <lora:>"}, "prompt", "<lora:>"),
+    ({"prompt": "a cat <lora:x:1:2:3:4>"}, "prompt", "<lora:x:1:2:3:4>"),
+    ({"prompt": "a (cat:1.2.3)"}, "prompt", ":1.2.3)"),
+    ({"negative_prompt": "(blurry:..)"}, "negative_prompt", ":..)"),
+])
+def test_api_bad_prompt_syntax_is_400_naming_it(api_client, fake_profile, body, field, named):
+    from jobs.models import Job
+
+    resp = post(api_client, **body)
+    assert resp.status_code == 400, resp.content
+    data = resp.json()
+    assert data["code"] == "invalid"
+    assert named in data["message"] and named in data["fields"][field][0]
+    assert not Job.objects.exists()
