@@ -2,8 +2,7 @@
 previews and cancel; the prompt conditioning; and A1111's hires fix as two passes in one job.
 
 The prompt goes through :func:`providers.prompt_embeds.encode_prompts` (A1111 attention syntax,
-long prompts, clip skip) on SD/SDXL pipelines; other pipelines (Flux) get the text and diffusers'
-own ``clip_skip`` (A1111 value - 1) where the pipeline takes it.
+long prompts, clip skip) on SD/SDXL pipelines; other pipelines (Flux) get the plain text.
 
 Hires fix (docs/samplers.md#hires-fix): the txt2img pass runs at the base size (``output_type=
 "latent"`` for the latent upscalers, pictures for the others), the result is enlarged
@@ -44,11 +43,12 @@ def prompt_kwargs(pipe: Any, spec: GenerationSpec) -> dict[str, Any]:
                                   clip_skip=int(spec.clip_skip or 1))
         except ValueError as exc:  # clip skip too deep, PromptSyntaxError
             raise ProviderError("invalid_request", str(exc)) from exc
-    kwargs: dict[str, Any] = {"prompt": spec.prompt,
-                              "negative_prompt": spec.negative_prompt or None}
-    if int(spec.clip_skip or 1) > 1:
-        kwargs["clip_skip"] = int(spec.clip_skip) - 1  # diffusers counts layers skipped
-    return kwargs
+    # Flux/SD3: text only. diffusers' own clip_skip= is not used (with transformers 5 it fails
+    # on CLIPTextModel without .text_model), and these encoders are not CLIP-only anyway.
+    from images.prompt import prompt_plain_text
+
+    negative = prompt_plain_text(spec.negative_prompt) if spec.negative_prompt else None
+    return {"prompt": prompt_plain_text(spec.prompt), "negative_prompt": negative}
 
 
 class Progress:
@@ -172,7 +172,8 @@ def hires_run(pipe: Any, img2img: Any, spec: GenerationSpec, sink: ProgressSink,
                             output_type="latent" if latent else "pil"),
                  progress, spec, width=spec.width, height=spec.height)
     if latent:
-        image = hr.upscale_latents(first.images, size, upscaler)
+        image = hr.upscale_latents(first.images, size, upscaler,
+                                   factor=int(getattr(pipe, "vae_scale_factor", 8)))
     else:
         image = hr.upscale_images(list(first.images), size, upscaler)
     progress.offset = n1

@@ -61,12 +61,13 @@ def hires_steps(first_steps: int, second_steps: int, strength: float) -> tuple[i
     return asked, min(asked, int(asked * float(strength)))
 
 
-def upscale_latents(latents: Any, size: tuple[int, int], upscaler: str):
-    """Enlarge a ``(batch, C, h, w)`` latent tensor to ``size`` (pixels, width x height)."""
+def upscale_latents(latents: Any, size: tuple[int, int], upscaler: str, *, factor: int = 8):
+    """Enlarge a ``(batch, C, h, w)`` latent tensor to ``size`` (pixels, width x height);
+    ``factor`` is the VAE's pixels per latent (``pipe.vae_scale_factor``: 8 for SD/SDXL)."""
     import torch
 
     mode, antialias = LATENT_UPSCALERS[upscaler]
-    target = (size[1] // 8, size[0] // 8)
+    target = (size[1] // factor, size[0] // factor)
     kwargs: dict[str, Any] = {"size": target, "mode": mode}
     if mode in ("bilinear", "bicubic"):
         kwargs["antialias"] = antialias
