@@ -1,7 +1,8 @@
 """The filters of ``GET /api/loras/`` (django-filter).
 
 Parameters: ``root`` (id), ``folder`` (exact) / ``folder_prefix`` (subtree), ``base_model``
-(repeatable or comma list), ``tags`` (comma list) with ``tags_mode=any|all``, ``favorite``,
+(repeatable or comma list), ``tags`` (comma list) with ``tags_mode=any|all``, ``favorite``
+(the requesting user's own), ``update_available`` (a newer Civitai version exists),
 ``has_civitai``, ``nsfw_max`` (NSFW level ≤), ``status`` (``present`` default, ``missing``,
 ``all``; trashed never), ``excluded`` (``false`` default, ``true``, ``all``), ``search``
 (case-insensitive over name, file name, trigger words, tags, notes) and ``ordering``
@@ -51,7 +52,8 @@ class LoraFilter(django_filters.FilterSet):
     tags = django_filters.CharFilter(method="filter_tags")
     tags_mode = django_filters.ChoiceFilter(choices=[("any", "any"), ("all", "all")],
                                             method="filter_noop")
-    favorite = django_filters.BooleanFilter(field_name="favorite")
+    favorite = django_filters.BooleanFilter(method="filter_favorite")
+    update_available = django_filters.BooleanFilter(method="filter_update_available")
     has_civitai = django_filters.BooleanFilter(method="filter_has_civitai")
     nsfw_max = django_filters.NumberFilter(field_name="nsfw_level", lookup_expr="lte",
                                            min_value=0, max_value=DB_INT_MAX)
@@ -107,6 +109,18 @@ class LoraFilter(django_filters.FilterSet):
         for cond in conditions[1:]:
             combined = (combined & cond) if match_all else (combined | cond)
         return queryset.filter(combined)
+
+    def filter_favorite(self, queryset, name, value):
+        """The requesting user's own favourites (``is_favorite`` from
+        ``loras.favorites.favorites_annotate``; without it, nothing is anyone's favourite)."""
+        if "is_favorite" not in queryset.query.annotations:
+            return queryset.none() if value else queryset
+        return queryset.filter(is_favorite=value)
+
+    def filter_update_available(self, queryset, name, value):
+        """LoRAs whose Civitai model has a newer version for the same base model (not
+        ignored; ``loras.services.updates``)."""
+        return queryset.filter(update_available=value)
 
     def filter_has_civitai(self, queryset, name, value):
         has = Q(civitai_version_id__isnull=False) | Q(civitai_model_id__isnull=False)

@@ -71,16 +71,38 @@ class LoraModel(models.Model):
     preview = models.CharField(max_length=2000, blank=True,
                                help_text="Preview image path relative to the root.")
     notes = models.TextField(blank=True)
+    description = models.TextField(blank=True, help_text="From an A1111 / civitai-browser-plus "
+                                   "<stem>.json sidecar ('description').")
     usage_tips = models.TextField(blank=True)
     preferred_weight = models.FloatField(null=True, blank=True)
-    favorite = models.BooleanField(default=False, db_index=True)
+    favorite = models.BooleanField(
+        default=False, db_index=True,
+        help_text="Favourite flag read from another tool's sidecar (Lora-Manager). What the API "
+                  "calls favorite is per user: LoraFavorite.")
     excluded = models.BooleanField(default=False, db_index=True)
     usage_count = models.PositiveIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    user_overrides = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the user decided against the file and Civitai: {'base_model': bool "
+                  "(the user set it), 'trigger_words_removed': [words the user deleted]}.")
     civitai_model_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     civitai_version_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     civitai = models.JSONField(default=dict, blank=True, help_text="The Civitai model version.")
     license_flags = models.JSONField(default=dict, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # Civitai update check (loras.services.updates): the newest version of the same model for
+    # the same base model, when newer than the file's version and not ignored.
+    update_available = models.BooleanField(default=False, db_index=True)
+    civitai_update = models.JSONField(
+        default=dict, blank=True,
+        help_text="{'version_id', 'name', 'base_model', 'published_at', 'checked_at'} of the "
+                  "newer version; {} when none.")
+    update_ignored_versions = models.JSONField(default=list, blank=True,
+                                               help_text="Civitai version ids the user ignored.")
+    update_ignore_model = models.BooleanField(default=False,
+                                              help_text="Never flag updates of this model.")
+    update_checked_at = models.DateTimeField(null=True, blank=True)
     scan_error = models.TextField(blank=True)
     missing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -89,6 +111,9 @@ class LoraModel(models.Model):
     class Meta:
         ordering = ["name", "id"]
         verbose_name = "LoRA"
+        # Staff, or users granted this in the admin, change the shared files (docs/library.md).
+        permissions = [("manage_library", "Can change library files (rename, move, trash, "
+                                          "organize, scan, refresh, download)")]
         constraints = [
             models.UniqueConstraint(fields=["root", "relative_path"],
                                     condition=~Q(status="trashed"),
@@ -114,6 +139,11 @@ class LoraModel(models.Model):
         return os.path.join(self.root.path, *self.relative_path.split("/"))
 
     @property
+    def preview_is_video(self) -> bool:
+        """Whether the preview is a video (``.mp4``/``.webm``; loras.sidecars)."""
+        return self.preview.lower().endswith((".mp4", ".webm"))
+
+    @property
     def autov2(self) -> str:
         """Civitai's AutoV2: the first 10 hex of the whole-file SHA-256."""
         return self.sha256[:10]
@@ -122,6 +152,22 @@ class LoraModel(models.Model):
     def short_hash(self) -> str:
         """A1111's LoRA shorthash: first 12 hex of AutoV3 (falls back to sha256)."""
         return (self.autov3 or self.sha256)[:12]
+
+
+class LoraFavorite(models.Model):
+    """A user's own favourite LoRA (every user keeps their own; docs/library.md)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="lora_favorites")
+    lora = models.ForeignKey(LoraModel, on_delete=models.CASCADE, related_name="favorites")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "lora"],
+                                               name="lora_favorite_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ♥ {self.lora_id}"
 
 
 class TrashEntry(models.Model):

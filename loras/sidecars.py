@@ -1,18 +1,34 @@
-"""Files other tools keep next to a LoRA, which move, rename and delete carry along.
+"""Files other tools keep next to a LoRA, which move, rename, trash and restore carry along
+(docs/library.md#sidecars).
+
+Known sidecars (read by the scan, ``loras.adopt``; written by ``loras.services.sidecars``):
 
 - ``<stem>.civitai.info`` — Civitai Helper (A1111 extension): the Civitai model version JSON.
 - ``<stem>.metadata.json`` — ComfyUI-Lora-Manager.
-- previews: ``<stem>.preview.png|jpg|jpeg|webp`` and ``<stem>.png|jpg|jpeg|webp``.
+- ``<stem>.json`` — A1111's extra-networks user metadata (also civitai-browser-plus).
+- previews: ``<stem>.preview.<ext>`` and ``<stem>.<ext>`` for the image extensions
+  ``.png .jpg .jpeg .webp .gif`` and the video extensions ``.mp4 .webm``.
+
+Every other file named ``<stem>.<anything>`` in the same folder (``.txt``, ``.yaml``,
+``.preview.mp4``...) is a sidecar too and travels with the file, unless it is itself a model
+file or belongs to a longer stem (``a.v2.safetensors``'s files are not ``a.safetensors``'s).
 """
 
 from __future__ import annotations
 
 import os
 
-INFO_SUFFIXES = (".civitai.info", ".metadata.json")
+CIVITAI_INFO_SUFFIX = ".civitai.info"
+LORA_MANAGER_SUFFIX = ".metadata.json"
+A1111_SUFFIX = ".json"
+INFO_SUFFIXES = (CIVITAI_INFO_SUFFIX, LORA_MANAGER_SUFFIX, A1111_SUFFIX)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+VIDEO_EXTENSIONS = (".mp4", ".webm")
 PREVIEW_SUFFIXES = tuple(f"{mid}{ext}" for mid in (".preview", "")
-                         for ext in (".png", ".jpg", ".jpeg", ".webp"))
+                         for ext in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
 SIDECAR_SUFFIXES = INFO_SUFFIXES + PREVIEW_SUFFIXES
+# Files that are models themselves, never anyone's sidecar.
+MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
 
 
 def stem_of(path: str) -> str:
@@ -21,20 +37,50 @@ def stem_of(path: str) -> str:
     return base
 
 
+def _is_model(name: str) -> bool:
+    return name.lower().endswith(MODEL_EXTENSIONS)
+
+
 def sidecar_suffixes(path: str) -> list[str]:
-    """The suffixes of the existing sidecar files of the LoRA file ``path``, in suffix order
-    (a symlink counts when its target is a file)."""
-    stem = stem_of(path)
-    return [suffix for suffix in SIDECAR_SUFFIXES if os.path.isfile(stem + suffix)]
+    """The suffixes of every existing ``<stem>.*`` sidecar of the model file ``path``: known
+    suffixes first (in ``SIDECAR_SUFFIXES`` order), then the others sorted. A name that is a
+    model file, or that starts with the stem of another model file in the folder with a longer
+    stem, is not a sidecar. Symlinks count when their target is a file."""
+    folder, base = os.path.split(path)
+    stem = os.path.splitext(base)[0]
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    other_stems = [os.path.splitext(n)[0] for n in names
+                   if n != base and _is_model(n) and len(os.path.splitext(n)[0]) > len(stem)]
+    found = []
+    for name in names:
+        if name == base or not name.startswith(stem + ".") or _is_model(name):
+            continue
+        if name.endswith((".part", ".tmp")) or any(name.startswith(o + ".")
+                                                   for o in other_stems):
+            continue
+        if os.path.isfile(os.path.join(folder, name)):
+            found.append(name[len(stem):])
+    known = [s for s in SIDECAR_SUFFIXES if s in found]
+    return known + sorted(s for s in found if s not in SIDECAR_SUFFIXES)
 
 
 def sidecar_paths(path: str) -> list[str]:
-    """Existing sidecar files of the LoRA file ``path`` (absolute paths), in suffix order."""
+    """Existing sidecar files of the model file ``path`` (absolute paths), see
+    :func:`sidecar_suffixes`."""
     stem = stem_of(path)
     return [stem + suffix for suffix in sidecar_suffixes(path)]
 
 
 def preview_path(path: str) -> str | None:
-    """The first existing preview image of the LoRA file ``path``, or None."""
+    """The first existing preview (image or video) of the model file ``path``, or None."""
     stem = stem_of(path)
     return next((stem + s for s in PREVIEW_SUFFIXES if os.path.isfile(stem + s)), None)
+
+
+def preview_type(path: str) -> str:
+    """``"video"`` for a ``.mp4``/``.webm`` preview, else ``"image"`` (an animated ``.gif`` is
+    an image: ``<img>`` plays it)."""
+    return "video" if path.lower().endswith(VIDEO_EXTENSIONS) else "image"

@@ -15,9 +15,11 @@ from django.shortcuts import get_object_or_404, render
 
 from core.exceptions import ApplicationError
 
+from .favorites import favorites_annotate, lora_is_favorite
 from .models import LoraModel
 from .paths import is_outside_root
-from .selectors import lora_base_models, lora_list
+from .permissions import can_manage_library
+from .selectors import LIST_DEFERRED, lora_base_models, lora_queryset
 
 PAGE_SIZE = 50
 # Civitai browsing levels: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX (docs/protocols.md#civitai-nsfw-levels)
@@ -50,7 +52,8 @@ def page_filters(params) -> dict:
             del query[key]
     if query.get("ordering") not in _ORDERING_KEYS:
         query["ordering"] = "name"
-    for key in ("favorite", "has_civitai"):  # django-filter's BooleanFilter takes true/false
+    # django-filter's BooleanFilter takes true/false
+    for key in ("favorite", "has_civitai", "update_available"):
         if key in query:
             query[key] = "true" if query[key].lower() in {"1", "true", "yes", "on"} else "false"
     if query.get("tags") and not query.get("tags_mode"):
@@ -66,6 +69,22 @@ def page_filters(params) -> dict:
     }
 
 
+def _list(*, params, user):
+    """:func:`loras.selectors.lora_list` with the user's own favourites (``is_favorite``).
+
+    Raises:
+        ApplicationError: 400 ``invalid`` for bad filter values."""
+    from .filters import LoraFilter
+
+    qs = favorites_annotate(lora_queryset().defer(*LIST_DEFERRED), user)
+    fs = LoraFilter(params, queryset=qs)
+    if not fs.is_valid():
+        errors = {k: [str(m) for m in v] for k, v in fs.errors.items()}
+        field, messages = next(iter(errors.items()))
+        raise ApplicationError("invalid", f"{field}: {messages[0]}", fields=errors)
+    return fs.qs
+
+
 @login_required
 def lora_list_page(request):
     """The library grid: toolbar (search, filters, sort, scan), cards, bulk actions.
@@ -76,7 +95,7 @@ def lora_list_page(request):
     filters = page_filters(request.GET)
     error = None
     try:
-        rows = lora_list(params=filters["query"])
+        rows = _list(params=filters["query"], user=request.user)
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     except ApplicationError as exc:
         error = exc.message
@@ -96,6 +115,8 @@ def lora_list_page(request):
         "library_empty": not LoraModel.objects.exclude(status=LoraModel.Status.TRASHED).exists(),
         "lora_roots": settings.LORA_ROOTS,
         "nsfw_blur_level": NSFW_BLUR_LEVEL,
+        "can_manage": can_manage_library(request.user),
+        "update_available": filters["query"].get("update_available") == "true",
     })
 
 
@@ -113,4 +134,6 @@ def lora_detail_page(request, pk):
         "nsfw_blur_level": NSFW_BLUR_LEVEL,
         # a symlinked folder leads outside the root: listed, but never renamed/moved/deleted
         "outside_root": is_outside_root(lora.root.path, lora.abs_path),
+        "can_manage": can_manage_library(request.user),
+        "is_favorite": lora_is_favorite(lora=lora, user=request.user),
     })

@@ -240,7 +240,26 @@
       });
     });
 
-    var scanButtons = [$("scan-btn")].concat(Array.prototype.slice.call(document.querySelectorAll("[data-scan]")));
+    var scanButtons = [$("scan-btn")].concat(Array.prototype.slice.call(document.querySelectorAll("[data-scan]")))
+      .filter(Boolean);
+    if ($("update-check-btn")) $("update-check-btn").addEventListener("click", function () {
+      var btn = this;
+      btn.disabled = true;
+      api("POST", root.dataset.apiLoras + "update-check/", {}).then(function (r) {
+        if (!r.ok) { btn.disabled = false; showError(errorMessage(r, "Could not start the update check")); return; }
+        showNotice("Checking Civitai for newer versions…");
+        followJob(String(r.data.job), r.data.ws_url, root.dataset.apiJobs, function (job) {
+          if (job.status === "succeeded") {
+            var res = job.result || {};
+            showNotice("Update check done: " + (res.flagged || 0) + " update(s) available of " + (res.checked || 0) + " LoRA(s) checked.");
+            btn.disabled = false;
+          } else if (job.status === "failed") {
+            btn.disabled = false;
+            showError((job.error && job.error.message) || "The update check failed.");
+          }
+        });
+      });
+    });
     scanButtons.forEach(function (b) {
       b.addEventListener("click", function () { startScan(root, scanButtons); });
     });
@@ -269,7 +288,16 @@
       if (item.status === "missing") card.classList.add("missing");
       var thumb = card.querySelector(".lora-thumb");
       thumb.href = url;
-      if (item.preview_url) {
+      if (item.preview_url && item.preview_type === "video") {
+        var video = document.createElement("video");
+        video.muted = true;
+        video.loop = true;
+        video.playsInline = true;
+        video.preload = "metadata";
+        video.src = item.preview_url;
+        video.setAttribute("aria-label", "Preview of " + item.name);
+        thumb.appendChild(video);
+      } else if (item.preview_url) {
         var img = document.createElement("img");
         img.loading = "lazy";
         img.decoding = "async";
@@ -282,7 +310,9 @@
         ph.textContent = item.base_model || "LoRA";
         thumb.appendChild(ph);
       }
-      card.querySelector(".lora-check").setAttribute("aria-label", "Select " + item.name);
+      var check = card.querySelector(".lora-check");
+      if (root.dataset.canManage === "true") check.setAttribute("aria-label", "Select " + item.name);
+      else check.closest(".lora-select").remove();
       setFavorite(card.querySelector(".fav-toggle"), !!item.favorite);
       var name = card.querySelector(".lora-name");
       name.href = url;
@@ -294,6 +324,13 @@
         badge.className = "badge";
         badge.textContent = item.base_model;
         meta.appendChild(badge);
+      }
+      if (item.update_available) {
+        var upd = document.createElement("span");
+        upd.className = "badge update";
+        upd.title = "A newer Civitai version exists";
+        upd.textContent = "update";
+        meta.appendChild(upd);
       }
       if (item.folder) {
         var folder = document.createElement("span");
@@ -346,8 +383,9 @@
       });
     }
 
-    /* bulk selection */
+    /* bulk selection (library managers only: the bar is not on the page otherwise) */
     var bulkBar = $("bulk-bar");
+    if (!bulkBar) return;
     function selectedCards() { return Array.prototype.slice.call(grid.querySelectorAll(".lora-card.selected")); }
     function selectedIds() { return selectedCards().map(function (c) { return parseInt(c.dataset.id, 10); }); }
     function updateBulk() {
@@ -434,12 +472,28 @@
 
     $("fav-toggle").addEventListener("click", function () { toggleFavorite(this, id); });
 
-    $("edit-form").addEventListener("submit", function (ev) {
+    function splitList(value) {
+      return value.split(",").map(function (t) { return t.trim(); }).filter(Boolean);
+    }
+
+    function action(btn, method, path, body, done) {
+      btn.disabled = true;
+      api(method, url + path, body).then(function (r) {
+        btn.disabled = false;
+        if (r.ok) done(r.data || {});
+        else showError(errorMessage(r, "Could not " + (btn.textContent || "do that").toLowerCase()));
+      });
+    }
+    function on(elId, handler) { var el = $(elId); if (el) el.addEventListener("click", handler); }
+
+    if ($("edit-form")) $("edit-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
       var state = $("save-state");
       var weightRaw = $("edit-weight").value.trim();
       var body = {
-        tags: $("edit-tags").value.split(",").map(function (t) { return t.trim(); }).filter(Boolean),
+        tags: splitList($("edit-tags").value),
+        trigger_words: splitList($("edit-triggers").value),
+        base_model: $("edit-base-model").value.trim(),
         notes: $("edit-notes").value,
         preferred_weight: weightRaw === "" ? null : Number(weightRaw),
       };
@@ -451,6 +505,8 @@
           state.textContent = "Saved";
           hideBox($("lora-error"));
           if (r.data && Array.isArray(r.data.tags)) $("edit-tags").value = r.data.tags.join(", ");
+          if (r.data && Array.isArray(r.data.trigger_words)) $("edit-triggers").value = r.data.trigger_words.join(", ");
+          if (r.data && typeof r.data.base_model === "string") $("edit-base-model").value = r.data.base_model;
         } else {
           state.textContent = "";
           var d = r.data || {};
@@ -460,16 +516,16 @@
       });
     });
 
-    function action(btn, method, path, body, done) {
-      btn.disabled = true;
-      api(method, url + path, body).then(function (r) {
-        btn.disabled = false;
-        if (r.ok) done(r.data || {});
-        else showError(errorMessage(r, "Could not " + (btn.textContent || "do that").toLowerCase()));
-      });
-    }
+    if ($("relink-form")) $("relink-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var ref = $("relink-input").value.trim();
+      if (!ref) { showError("Give a Civitai model-version URL or id."); return; }
+      showNotice("Asking Civitai…");
+      var body = /^\d+$/.test(ref) ? { version_id: Number(ref) } : { url: ref };
+      action($("relink-btn"), "POST", "civitai-link/", body, function () { location.reload(); });
+    });
 
-    $("civitai-refresh").addEventListener("click", function () {
+    on("civitai-refresh", function () {
       showNotice("Asking Civitai…");
       action(this, "POST", "civitai/refresh/", {}, function (d) {
         if (!d.job) { location.reload(); return; } // answered at once, or as a Job to follow
@@ -479,19 +535,33 @@
         });
       });
     });
-    if (!$("rename-btn")) return; // a file outside its root: no file actions on the page
-    $("rename-btn").addEventListener("click", function () {
+    on("download-update-btn", function () {
+      action(this, "POST", "download-update/", {}, function (d) {
+        var link = document.createElement("a");
+        link.href = "/loras/";
+        showNotice("Downloading the new version next to this file (job " + (d.job || "") + ").");
+        if (d.job) followJob(String(d.job), d.ws_url, "/api/jobs/", function (job) {
+          if (job.status === "succeeded") showNotice("Downloaded: " + ((job.result && job.result.path) || "done") + ".");
+          else if (job.status === "failed") showError((job.error && job.error.message) || "The download failed.");
+        });
+      });
+    });
+    on("ignore-version-btn", function () {
+      action(this, "POST", "update-ignore/", { version_id: Number(this.dataset.version) }, function () { location.reload(); });
+    });
+    on("ignore-model-btn", function () {
+      action(this, "POST", "update-ignore/", { model: true }, function () { location.reload(); });
+    });
+    on("restore-btn", function () {
+      action(this, "POST", "restore/", {}, function () { location.reload(); });
+    });
+    on("rename-btn", function () {
       action(this, "POST", "rename/", { name: $("rename-input").value.trim() }, function () { location.reload(); });
     });
-    $("move-btn").addEventListener("click", function () {
+    on("move-btn", function () {
       action(this, "POST", "move/", { folder: $("move-input").value.trim() }, function () { location.reload(); });
     });
-    if ($("restore-btn")) {
-      $("restore-btn").addEventListener("click", function () {
-        action(this, "POST", "restore/", {}, function () { location.reload(); });
-      });
-    }
-    $("delete-btn").addEventListener("click", function () {
+    on("delete-btn", function () {
       var btn = this;
       confirmDialog(1).then(function (ok) {
         if (!ok) return;

@@ -5,7 +5,13 @@ Bulk download: ``/api/example-images/download/``, ``status/``, ``pause/``, ``res
 ``/api/example-images/<id>/file/`` (the image bytes, for authenticated users only; files are
 not under MEDIA_ROOT); per LoRA: ``/api/loras/<id>/example-images/`` (list),
 ``.../<image_id>/`` (DELETE), ``.../<image_id>/set-preview/``, ``.../generate/``.
-The library is shared: every authenticated user may use these endpoints.
+Permissions (``loras.permissions``, docs/library.md#who-may-change-the-library): every
+signed-in user reads (status, has, open-folder, file, list). What writes or deletes files of
+the shared library needs a library manager (staff or ``loras.manage_library``; 403
+``permission_denied``): the bulk download and its pause/resume/force (it fills
+EXAMPLE_IMAGES_ROOT for every LoRA, and it is "downloading" like a model download), import,
+delete, set-preview (writes ``<stem>.preview.*`` into the LoRA's folder) and generate (stores
+example images of a shared LoRA).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, JobSerializer, accepted_response
 from jobs.snapshots import job_snapshot
 from loras.api.serializers import LoraDetailSerializer
+from loras.permissions import ManagesLibrary
 from loras.selectors import lora_get
 
 from .. import selectors
@@ -65,6 +72,7 @@ def _options(data: dict) -> dict:
 
 @api_errors(404, 409, 503)  # an unknown LoRA id; a download runs; the broker is down
 class DownloadView(APIView):
+    permission_classes = [ManagesLibrary]
     throttle_scope = "example_download"  # THROTTLE_EXAMPLE_DOWNLOAD_RATE, per user
     @extend_schema(request=ExampleDownloadStartSerializer, responses={202: JobAcceptedSerializer})
     def post(self, request):
@@ -77,6 +85,7 @@ class DownloadView(APIView):
 
 @api_errors(404, 409, 503)
 class ForceView(APIView):
+    permission_classes = [ManagesLibrary]
     throttle_scope = "example_download"
     @extend_schema(request=ExampleForceSerializer, responses={202: JobAcceptedSerializer})
     def post(self, request):
@@ -107,6 +116,7 @@ class StatusView(APIView):
 
 
 class PauseView(APIView):
+    permission_classes = [ManagesLibrary]
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request):
         """Pause the running download (400 ``download_not_running``)."""
@@ -115,6 +125,7 @@ class PauseView(APIView):
 
 @api_errors(503)
 class ResumeView(APIView):
+    permission_classes = [ManagesLibrary]
     throttle_scope = "example_download"
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request):
@@ -124,6 +135,7 @@ class ResumeView(APIView):
 
 @api_errors(404)
 class ImportView(APIView):
+    permission_classes = [ManagesLibrary]
     throttle_scope = "example_import"  # THROTTLE_EXAMPLE_IMPORT_RATE, per user
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
@@ -165,7 +177,13 @@ class HasView(APIView):
 @api_errors(404)
 class OpenFolderView(APIView):
     @extend_schema(parameters=[LORA_PARAM], responses=inline_serializer("ExampleFolder", {
-        "folder": serializers.CharField(), "exists": serializers.BooleanField(),
+        "folder": serializers.CharField(help_text="Relative to EXAMPLE_IMAGES_ROOT: the "
+                                        "LoRA's SHA-256."),
+        "path": serializers.CharField(help_text="Where to find it: relative to the LoRA "
+                                      "library root holding the examples root, else to the "
+                                      "examples root's parent (e.g. example_images/<sha256>)."),
+        "images": serializers.IntegerField(help_text="Example images stored in it."),
+        "exists": serializers.BooleanField(),
         "opened": serializers.BooleanField()}))
     def get(self, request):
         """The LoRA's example folder relative to EXAMPLE_IMAGES_ROOT; opened in the desktop
@@ -200,6 +218,7 @@ class LoraExamplesView(APIView):
 
 
 class LoraExampleDetailView(APIView):
+    permission_classes = [ManagesLibrary]
     @extend_schema(responses={204: None})
     def delete(self, request, lora_id, image_id):
         """Delete the example image: its file and row together."""
@@ -209,6 +228,7 @@ class LoraExampleDetailView(APIView):
 
 
 class LoraExampleSetPreviewView(APIView):
+    permission_classes = [ManagesLibrary]
     @extend_schema(request=None, responses=LoraDetailSerializer)
     def post(self, request, lora_id, image_id):
         """Copy this example image as the LoRA's preview."""
@@ -219,6 +239,7 @@ class LoraExampleSetPreviewView(APIView):
 
 @api_errors(503)  # the broker is down
 class LoraExampleGenerateView(APIView):
+    permission_classes = [ManagesLibrary]
     throttle_scope = "example_generate"  # THROTTLE_EXAMPLE_GENERATE_RATE, per user
     @extend_schema(request=ExampleGenerateSerializer, responses={202: JobAcceptedSerializer})
     def post(self, request, lora_id):

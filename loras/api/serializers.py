@@ -7,9 +7,10 @@ import os
 
 from rest_framework import serializers
 
+from ..favorites import lora_is_favorite
 from ..models import LibraryRoot, LoraModel, TrashEntry
 from ..paths import is_outside_root
-from ..sidecars import sidecar_paths
+from ..sidecars import preview_type, sidecar_paths
 
 CIVITAI_MODEL_URL = "https://civitai.com/models/{model}?modelVersionId={version}"
 
@@ -24,13 +25,18 @@ class LoraSerializer(serializers.ModelSerializer):
     """One LoRA in a list. ``size`` in bytes; ``preview_url`` null without a preview;
     ``civitai_url`` null unless the Civitai model and version are known; ``outside_root`` true
     when the file's real path leaves its root (a symlink to elsewhere): it is listed and usable,
-    but rename, move, delete and preview changes answer 400 ``outside_root``."""
+    but rename, move, delete and preview changes answer 400 ``outside_root``. ``favorite`` is
+    the requesting user's own; ``preview_type`` is ``video`` (``.mp4``, ``.webm``), ``image``
+    (``.gif`` included) or null; ``update_available``: Civitai has a newer version of this
+    model for the same base model (``civitai_update`` on the detail says which)."""
 
     root = RootRefSerializer(read_only=True)
     autov2 = serializers.CharField(read_only=True)
     preview_url = serializers.SerializerMethodField()
     civitai_url = serializers.SerializerMethodField()
     outside_root = serializers.SerializerMethodField()
+    favorite = serializers.SerializerMethodField()
+    preview_type = serializers.SerializerMethodField()
 
     class Meta:
         model = LoraModel
@@ -39,7 +45,8 @@ class LoraSerializer(serializers.ModelSerializer):
                   "excluded", "status", "sha256", "autov2", "autov3", "network_module",
                   "network_rank", "network_alpha", "preferred_weight", "notes", "usage_tips",
                   "civitai_model_id", "civitai_version_id", "civitai_url", "created_at",
-                  "updated_at", "scan_error", "outside_root"]
+                  "updated_at", "scan_error", "outside_root", "preview_type", "update_available",
+                  "usage_count", "last_used_at"]
         read_only_fields = fields
 
     def to_representation(self, instance):
@@ -54,12 +61,22 @@ class LoraSerializer(serializers.ModelSerializer):
         data["preview_url"] = self.get_preview_url(o)
         data["civitai_url"] = self.get_civitai_url(o)
         data["outside_root"] = self.get_outside_root(o)
+        data["favorite"] = self.get_favorite(o)
+        data["preview_type"] = self.get_preview_type(o)
         data["created_at"] = _iso(o.created_at)
         data["updated_at"] = _iso(o.updated_at)
+        data["last_used_at"] = _iso(o.last_used_at)
         return {name: data[name] for name in self.Meta.fields}
 
     def get_preview_url(self, obj) -> str | None:
         return f"/api/loras/{obj.pk}/preview/" if obj.preview else None
+
+    def get_favorite(self, obj) -> bool:
+        request = self.context.get("request")
+        return lora_is_favorite(lora=obj, user=getattr(request, "user", None))
+
+    def get_preview_type(self, obj) -> str | None:
+        return preview_type(obj.preview) if obj.preview else None
 
     def get_outside_root(self, obj) -> bool:
         # One memoized realpath per serializer: a page shares its roots and most folders.
@@ -75,7 +92,8 @@ class LoraSerializer(serializers.ModelSerializer):
 
 
 _PLAIN = [f for f in LoraSerializer.Meta.fields if f not in (
-    "root", "autov2", "preview_url", "civitai_url", "created_at", "updated_at", "outside_root")]
+    "root", "autov2", "preview_url", "civitai_url", "created_at", "updated_at", "outside_root",
+    "favorite", "preview_type", "last_used_at")]
 _datetime_field = serializers.DateTimeField()
 
 
@@ -91,7 +109,8 @@ class LoraDetailSerializer(LoraSerializer):
 
     class Meta(LoraSerializer.Meta):
         fields = [*LoraSerializer.Meta.fields, "header_metadata", "civitai", "license_flags",
-                  "last_checked_at", "sidecars"]
+                  "last_checked_at", "sidecars", "civitai_update", "update_ignored_versions",
+                  "update_ignore_model", "update_checked_at", "user_overrides"]
         read_only_fields = fields
 
     def get_sidecars(self, obj) -> list[str]:
@@ -115,9 +134,13 @@ def _string_list(value, field: str) -> list[str]:
 
 
 class LoraPatchSerializer(serializers.Serializer):
-    """Writable fields of ``PATCH /api/loras/<id>/``."""
+    """Writable fields of ``PATCH /api/loras/<id>/``. ``favorite`` is the caller's own (any
+    signed-in user); the others change the shared library (a library manager only).
+    ``base_model`` set by the user is kept by scans and Civitai refreshes; ``trigger_words``
+    the user removes stay removed (``user_overrides``)."""
 
     tags = serializers.JSONField(required=False)
+    base_model = serializers.CharField(required=False, allow_blank=True, max_length=50)
     trigger_words = serializers.JSONField(required=False)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     usage_tips = serializers.CharField(required=False, allow_blank=True, max_length=5000)

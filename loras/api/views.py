@@ -1,8 +1,11 @@
 """The LoRA library API: ``/api/loras/`` and ``/api/library-roots/``.
 
-Permissions: every endpoint needs an authenticated user (the library is shared: any
-authenticated user may patch, rename, move, trash, restore and organize); creating, changing
-and deleting library roots needs staff.
+Permissions (``loras.permissions``, docs/library.md#who-may-change-the-library): every
+endpoint needs a signed-in user, who reads the library and keeps their own favourites
+(``PATCH {"favorite": ...}``); every change to the shared files or fields (patch of other
+fields, rename, move, trash, restore, exclude, preview, auto-organize) needs staff or the
+``loras.manage_library`` permission (403 ``permission_denied``); creating, changing and
+deleting library roots needs staff.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from .. import selectors
+from ..favorites import favorites_annotate, lora_favorite_set
 from ..filters import LoraFilter
 from ..models import LibraryRoot, LoraModel
+from ..permissions import ManagesLibrary, library_manage_check
 from ..services.library import (
     lora_bulk_move,
     lora_bulk_trash,
@@ -102,9 +107,22 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     lookup_value_regex = r"\d+"
     queryset = LoraModel.objects.none()
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    permission_classes = [ManagesLibrary]
+    # Unsafe methods any signed-in user may call: PATCH checks its fields itself (a favourite
+    # is the caller's own; the other fields are the library's).
+    OPEN_ACTIONS = ("partial_update",)
+
+    def get_permissions(self):
+        if self.action in self.OPEN_ACTIONS:
+            return [permissions.IsAuthenticated()]
+        request = getattr(self, "request", None)
+        if self.action == "auto_organize" and request is not None and _truthy(
+                request.query_params.get("dry_run", "")):
+            return [permissions.IsAuthenticated()]  # a plan changes nothing
+        return super().get_permissions()
 
     def get_queryset(self):
-        qs = selectors.lora_queryset()
+        qs = favorites_annotate(selectors.lora_queryset(), self.request.user)
         return qs.defer(*selectors.LIST_DEFERRED) if self.action == "list" else qs
 
     def get_serializer_class(self):
@@ -115,9 +133,14 @@ class LoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(request=LoraPatchSerializer, responses=LoraDetailSerializer)
     def partial_update(self, request, pk=None):
-        """Change tags, notes, trigger words, preferred weight, favorite, NSFW level, tips."""
+        """Change your own ``favorite`` (any signed-in user), or the library's tags, notes,
+        trigger words, base model, preferred weight, NSFW level, tips (library managers)."""
         lora = self.get_object()
         data = _valid(LoraPatchSerializer, request.data)
+        if set(data) - {"favorite"}:
+            library_manage_check(request.user)
+        if "favorite" in data:
+            lora_favorite_set(lora=lora, user=request.user, favorite=data.pop("favorite"))
         lora = lora_update(lora=lora, data=data)
         return Response(LoraDetailSerializer(lora, context={"request": request}).data)
 

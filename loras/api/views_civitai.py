@@ -1,4 +1,5 @@
-"""Civitai refresh (one LoRA, the whole library) and downloads."""
+"""Civitai refresh (one LoRA, the whole library) and downloads: library managers only
+(``loras.permissions``); everyone may list their own downloads."""
 
 import math
 
@@ -13,6 +14,7 @@ from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
 from ..civitai import CivitaiError, sync_client
 from ..models import Download, LoraModel
+from ..permissions import ManagesLibrary
 from ..services.civitai import civitai_refresh_all_create, lora_civitai_refresh
 from ..services.downloads import download_create, download_list
 from .serializers_civitai import (
@@ -35,6 +37,7 @@ def civitai_error_response(exc: CivitaiError) -> Response:
 class LoraCivitaiRefreshView(APIView):
     """Look one LoRA up on Civitai now and fill its metadata and preview."""
 
+    permission_classes = [ManagesLibrary]
     throttle_scope = "civitai_refresh"  # THROTTLE_CIVITAI_REFRESH_RATE, per user
 
     @extend_schema(request=None, responses=CivitaiRefreshResultSerializer)
@@ -52,6 +55,7 @@ class LoraCivitaiRefreshView(APIView):
 class CivitaiRefreshAllView(APIView):
     """Refresh Civitai metadata of the library as a Job (409 when one runs)."""
 
+    permission_classes = [ManagesLibrary]
     throttle_scope = "civitai_refresh_all"  # THROTTLE_CIVITAI_REFRESH_ALL_RATE, per user
 
     @extend_schema(request=CivitaiRefreshAllSerializer, responses={202: JobAcceptedSerializer})
@@ -71,6 +75,7 @@ class DownloadAcceptedSerializer(JobAcceptedSerializer):
 class DownloadListCreateView(generics.ListAPIView):
     """Your downloads with their job snapshots; POST queues a new one (202)."""
 
+    permission_classes = [ManagesLibrary]
     serializer_class = DownloadSerializer
     queryset = Download.objects.none()  # for the schema; the real one is per user
     throttle_scope = "downloads"  # THROTTLE_DOWNLOADS_RATE, per user (POST only)

@@ -16,8 +16,8 @@ Safety rules (docs/architecture.md#files-and-safety):
   ``loras.paths.real_path_in_root``) answers 400 ``outside_root`` before anything moves. The
   moves act on the guarded paths (folders resolved), so a symlink is moved, never its target.
 
-Permissions: the API lets any authenticated user call these (a shared library); roots are
-staff-only (``loras.api.views``).
+Permissions: the API lets library managers call these (staff or ``loras.manage_library``,
+``loras.permissions``); roots are staff-only (``loras.api.views``).
 """
 
 from __future__ import annotations
@@ -406,19 +406,40 @@ def lora_set_excluded(*, lora: LoraModel, excluded: bool) -> LoraModel:
     return lora
 
 
-PATCHABLE = ("tags", "notes", "trigger_words", "preferred_weight", "favorite", "nsfw_level",
-             "usage_tips")
+PATCHABLE = ("tags", "notes", "trigger_words", "preferred_weight", "nsfw_level", "usage_tips",
+             "base_model")
 
 
 def lora_update(*, lora: LoraModel, data: dict) -> LoraModel:
-    """Write the user-editable fields present in ``data`` (validated by the API serializer):
-    ``tags``/``trigger_words`` (lists of str), ``notes``, ``usage_tips`` (str),
-    ``preferred_weight`` (float|None), ``favorite`` (bool), ``nsfw_level`` (0..32)."""
+    """Write the user-editable shared fields present in ``data`` (validated by the API
+    serializer): ``tags``/``trigger_words`` (lists of str), ``notes``, ``usage_tips`` (str),
+    ``preferred_weight`` (float|None), ``nsfw_level`` (0..32), ``base_model`` (str, ≤ 50).
+
+    What the user decides is remembered in ``user_overrides`` so that scans and Civitai
+    refreshes respect it (docs/library.md#never-lose-what-the-user-or-the-file-said): a
+    ``base_model`` the user set is kept ('' gives it back to the file and Civitai), and
+    trigger words the user removed are not merged back. The A1111 ``<stem>.json`` sidecar is
+    rewritten afterwards (``loras.services.sidecars``, when ``WRITE_SIDECARS``).
+    (Favourites are per user: ``loras.favorites``.)"""
     fields = [f for f in PATCHABLE if f in data]
+    overrides = dict(lora.user_overrides or {})
+    if "trigger_words" in data:
+        kept = set(data["trigger_words"])
+        removed = [w for w in [*overrides.get("trigger_words_removed", []), *lora.trigger_words]
+                   if w not in kept]
+        overrides["trigger_words_removed"] = list(dict.fromkeys(removed))
+    if "base_model" in data:
+        overrides["base_model"] = bool(data["base_model"])
     for field in fields:
         setattr(lora, field, data[field])
+    if overrides != (lora.user_overrides or {}):
+        lora.user_overrides = overrides
+        fields.append("user_overrides")
     if fields:
         lora.save(update_fields=[*fields, "updated_at"])
+        from .sidecars import sidecars_write
+
+        sidecars_write(lora=lora)
     return lora
 
 

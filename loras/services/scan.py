@@ -9,10 +9,10 @@ keeps its user data. Vanished files are marked missing, never deleted.
 Symlinks (docs/architecture.md#files-and-safety): a file whose real path leaves its root (a
 symlinked folder or file pointing elsewhere, e.g. a big drive linked into the library) is
 listed, reported in ``outside_root`` and never changed on disk (``loras.paths``). A file
-reachable by two paths is one entry, at its real path when the walk meets it there: a
-symlinked folder pointing inside its own root is not entered (reported in ``loops``), and of
-the files left with the same real path, in any root, one is kept (``aliases`` lists the
-others). Hard links are distinct names, each its own entry.
+reachable by two paths is one entry (its device + inode), at its real path when the walk meets
+it there: a symlinked folder pointing inside its own root is not entered (reported in
+``loops``), and of the paths left to the same (device, inode), in any root, one is kept
+(``aliases`` lists the others): symlinks and hard links alike.
 """
 
 from __future__ import annotations
@@ -56,16 +56,25 @@ REPORT_LIST_MAX = 1000  # entries kept per list in a scan report
 ProgressCallback = Callable[[int, int, str], None]  # (files done, files total, current path)
 
 
+def _identity(item: FoundFile) -> tuple:
+    """What makes two paths one file: (device, inode) when the walk stat-ed it, else the real
+    path."""
+    if item.device or item.inode:
+        return ("inode", item.device, item.inode)
+    return ("path", item.real or item.path)
+
+
 def _dedupe(found: list[FoundFile], report: _Report) -> list[FoundFile]:
-    """One file per real path: a file inside its root before one outside, the path with no
-    symlink before one through a symlink, then by root id and relative path. The others are
-    reported in ``aliases`` as ``{root, path, same_as: {root, path}}``."""
+    """One entry per file (device + inode: symlinks and hard links to one file are one entry):
+    a file inside its root before one outside, the path with no symlink before one through a
+    symlink, then by root id and relative path. The others are reported in ``aliases`` as
+    ``{root, path, same_as: {root, path}}``."""
     def rank(item: FoundFile):
         return item.outside_root, item.via_symlink, item.root.pk, item.relative
 
-    by_real: dict[str, list[FoundFile]] = {}
+    by_real: dict[tuple, list[FoundFile]] = {}
     for item in found:
-        by_real.setdefault(item.real or item.path, []).append(item)
+        by_real.setdefault(_identity(item), []).append(item)
     kept, aliases = [], []
     for items in by_real.values():
         items.sort(key=rank)
@@ -436,7 +445,7 @@ def lora_file_record(*, root: LibraryRoot, path: str) -> LoraModel:
     relative = relative_to_root(root.path, path)
     st = os.stat(path)
     found = FoundFile(root=root, relative=relative, path=path, size=st.st_size,
-                      mtime=st.st_mtime, inode=st.st_ino,
+                      mtime=st.st_mtime, inode=st.st_ino, device=st.st_dev,
                       has_info=any(p.endswith(INFO_SUFFIXES) for p in sidecar_paths(path)),
                       has_preview=preview_path(path) is not None)
     _, hashes, error = _hash_one(found, settings.LORA_HASH_CHUNK_BYTES)

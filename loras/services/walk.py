@@ -31,6 +31,7 @@ class FoundFile:
     real: str = ""  # its real path (symlinks resolved); "" when not known (one-file records)
     via_symlink: bool = False  # its path goes through a symlinked folder or is a symlink
     outside_root: bool = False  # the real path leaves the root: listed, never changed
+    device: int = 0  # st_dev of the file (symlinks followed); with inode, its identity
 
 
 @dataclass
@@ -116,7 +117,8 @@ def library_walk(*, root: LibraryRoot) -> Walk:
                     linked = via_link or entry.is_symlink()
                     result.files.append(FoundFile(
                         root=root, relative=child, path=entry.path, size=est.st_size,
-                        mtime=est.st_mtime, inode=est.st_ino, has_info=bool(infos),
+                        mtime=est.st_mtime, inode=est.st_ino, device=est.st_dev,
+                        has_info=bool(infos),
                         has_preview=bool(previews),
                         sidecar_mtime=_newest_mtime(folder, infos + previews),
                         real=(os.path.realpath(entry.path) if linked

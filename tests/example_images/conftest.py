@@ -8,11 +8,20 @@ import hashlib
 import pytest
 
 from loras.models import LibraryRoot, LoraModel
+from tests.factories import UserFactory
+from tests.loras.library_perms import grant_manage_library
 from tests.support.fake_civitai import (  # noqa: F401
     fake_civitai,
     fake_civitai_server,
     safetensors_bytes,
 )
+
+
+@pytest.fixture
+def user(db):
+    """alice (``api_client``) manages the library (``loras.manage_library``): downloading,
+    importing, deleting and generating example images change the shared library."""
+    return grant_manage_library(UserFactory(username="alice"))
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from loras.models import LibraryRoot
+from loras.models import LibraryRoot, LoraFavorite
 from tests.loras.test_library_ops import Library, lib, tree  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -19,13 +19,16 @@ def names(response) -> list[str]:
 
 
 @pytest.fixture
-def catalog(lib):
-    """Five LoRAs with varied fields (one trashed-looking row excluded by status)."""
-    lib.lora("sd15/anime.safetensors", base_model="SD 1.5", tags=["anime", "style"],
-             trigger_words=["anime style"], size=300, usage_count=5, nsfw_level=1,
-             favorite=True, civitai_model_id=10, civitai_version_id=11)
-    lib.lora("sd15/char/hero.safetensors", base_model="SD 1.5", tags=["character"],
-             trigger_words=["h3ro"], size=100, notes="My favourite knight", nsfw_level=4)
+def catalog(lib, user, other_user):
+    """Five LoRAs with varied fields (one trashed-looking row excluded by status); ``user``'s
+    favourite is anime, ``other_user``'s is hero."""
+    anime = lib.lora("sd15/anime.safetensors", base_model="SD 1.5", tags=["anime", "style"],
+                     trigger_words=["anime style"], size=300, usage_count=5, nsfw_level=1,
+                     civitai_model_id=10, civitai_version_id=11)
+    LoraFavorite.objects.create(user=user, lora=anime)
+    hero = lib.lora("sd15/char/hero.safetensors", base_model="SD 1.5", tags=["character"],
+                    trigger_words=["h3ro"], size=100, notes="My favourite knight", nsfw_level=4)
+    LoraFavorite.objects.create(user=other_user, lora=hero)
     lib.lora("sdxl/Landscape.safetensors", base_model="SDXL 1.0", tags=["style", "landscape"],
              size=200, usage_count=9)
     lib.lora("flux/detail.safetensors", base_model="Flux.1 D", tags=[], size=50, nsfw_level=16)
@@ -37,14 +40,17 @@ def test_list_item_shape(catalog, api_client):
     r = api_client.get("/api/loras/?search=anime")
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"count", "next", "previous", "results"}
+    assert {"count", "next", "previous", "results"} <= set(body)
     item = body["results"][0]
     assert set(item) == {
         "id", "name", "file_name", "relative_path", "folder", "root", "size", "base_model",
         "trigger_words", "tags", "nsfw_level", "preview_url", "favorite", "excluded", "status",
         "sha256", "autov2", "autov3", "network_module", "network_rank", "network_alpha",
         "preferred_weight", "notes", "usage_tips", "civitai_model_id", "civitai_version_id",
-        "civitai_url", "created_at", "updated_at", "scan_error", "outside_root"}
+        "civitai_url", "created_at", "updated_at", "scan_error", "outside_root", "preview_type",
+        "update_available", "usage_count", "last_used_at"}
+    assert item["favorite"] is True and item["update_available"] is False
+    assert item["preview_type"] is None and item["usage_count"] == 5
     assert item["relative_path"] == "sd15/anime.safetensors" and item["folder"] == "sd15"
     assert item["root"] == {"id": catalog.root.pk, "name": "main"}
     assert item["civitai_url"] == "https://civitai.com/models/10?modelVersionId=11"
@@ -65,7 +71,8 @@ def test_list_filters(catalog, api_client):
     assert get("tags=sty") == []  # tags match whole tags
     assert get("folder=sd15") == ["anime"]
     assert get("folder_prefix=sd15") == ["anime", "hero"]
-    assert get("favorite=true") == ["anime"]
+    assert get("favorite=true") == ["anime"]  # the caller's own favourites
+    assert get("favorite=false") == ["detail", "hero", "Landscape"]
     assert get("has_civitai=true") == ["anime"]
     assert get("has_civitai=false") == ["detail", "hero", "Landscape"]
     assert get("nsfw_max=4") == ["anime", "hero", "Landscape"]
@@ -145,8 +152,10 @@ def test_patch_writes_allowed_fields(lib, api_client):
     assert r.status_code == 200, r.content
     lora.refresh_from_db()
     assert lora.tags == ["anime", "style"] and lora.trigger_words == ["a1"]
-    assert (lora.notes, lora.preferred_weight, lora.favorite, lora.nsfw_level,
-            lora.usage_tips) == ("n", 0.7, True, 8, "t")
+    assert (lora.notes, lora.preferred_weight, lora.nsfw_level,
+            lora.usage_tips) == ("n", 0.7, 8, "t")
+    assert list(lora.favorites.values_list("user__username", flat=True)) == ["alice"]
+    assert r.json()["favorite"] is True
 
 
 @pytest.mark.parametrize("payload", [

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.test import Client
 
-from loras.models import LibraryRoot, LoraModel
+from loras.models import LibraryRoot, LoraFavorite, LoraModel
 
 pytestmark = pytest.mark.django_db
 
@@ -67,10 +67,13 @@ def test_list_renders_cards_with_preview_placeholder_badge_triggers(client_in, r
     assert "loras.css" in html and "loras.js" in html
 
 
-def test_search_and_filters_narrow_the_grid(client_in, root):
-    make_lora(root, "inkwash", base_model="SDXL 1.0", tags=["style", "ink"], favorite=True,
-              folder="styles")
-    make_lora(root, "pixelart", base_model="SD 1.5", tags=["style"], notes="retro 8-bit look")
+def test_search_and_filters_narrow_the_grid(client_in, root, user, other_user):
+    ink = make_lora(root, "inkwash", base_model="SDXL 1.0", tags=["style", "ink"],
+                    folder="styles")
+    LoraFavorite.objects.create(user=user, lora=ink)
+    pixel = make_lora(root, "pixelart", base_model="SD 1.5", tags=["style"],
+                      notes="retro 8-bit look")
+    LoraFavorite.objects.create(user=other_user, lora=pixel)  # someone else's favourite
     make_lora(root, "alice_char", base_model="SD 1.5", trigger_words=["alice blue dress"],
               folder="characters")
 
@@ -84,7 +87,7 @@ def test_search_and_filters_narrow_the_grid(client_in, root):
     assert names("?folder=characters") == ["alice_char"]
     assert names("?tags=style") == ["inkwash", "pixelart"]
     assert names("?tags=style,ink") == ["inkwash"]              # all tags must match
-    assert names("?favorite=1") == ["inkwash"]
+    assert names("?favorite=1") == ["inkwash"]  # the signed-in user's own
     assert names("?ordering=-name") == ["pixelart", "inkwash", "alice_char"]
     assert names("?ordering=bogus") == ["alice_char", "inkwash", "pixelart"]
     # The submitted values stay in the toolbar.

@@ -6,6 +6,9 @@
 - other user: every operation on a per-user object (``{id}`` paths) is 404 for someone else's
   object; every ``{id}`` path must be classified below as owned, shared or staff-only;
 - staff: staff-only writes are 403 for a signed-in non-staff user;
+- library: every write to the shared library (LoRA files and fields, scans, Civitai, downloads,
+  example images) is 403 for a signed-in user who is neither staff nor holds
+  ``loras.manage_library``, except the caller's own favourite;
 - session auth without a CSRF token cannot mutate.
 """
 
@@ -48,6 +51,11 @@ SHARED = ("/api/loras/{id}/", "/api/library-roots/{id}/", "/api/loras/{lora_id}/
           "/api/example-images/{image_id}/", "/api/model-profiles/{slug}/", "/api/tags/{id}/",
           "/api/gallery/{id}/")
 STAFF_WRITES = ("/api/library-roots/",)
+# Writes to the shared library: staff or the loras.manage_library permission (docs/library.md).
+LIBRARY_WRITES = ("/api/loras/", "/api/example-images/", "/api/downloads/", "/api/library/")
+# ... except these, which any signed-in user may call: PATCH of one's own favourite (the other
+# fields are checked inside: test_library_permissions.py).
+LIBRARY_OPEN = {("patch", "/api/loras/{id}/")}
 MUTATING = {"post", "put", "patch", "delete"}
 
 
@@ -209,6 +217,24 @@ def test_staff_only_writes_are_403_for_others(method, path, tmp_path):
     assert r.status_code == 403, (method, path, r.status_code, r.content[:200])
     assert r.json()["code"] == "permission_denied"
     assert LibraryRoot.objects.filter(pk=root.pk, name="r", path=str(tmp_path)).exists()
+
+
+@pytest.mark.parametrize("method,path", [(m, p) for m, p, _ in OPERATIONS
+                                         if m in MUTATING and p.startswith(LIBRARY_WRITES)
+                                         and (m, p) not in LIBRARY_OPEN])
+def test_library_writes_are_403_for_users_who_do_not_manage_it(method, path, tmp_path):
+    """The permission is checked before anything else (the body, the object): nothing about
+    the library leaks and nothing changes."""
+    from loras.models import LibraryRoot, LoraModel
+
+    root = LibraryRoot.objects.create(name="r", path=str(tmp_path))
+    lora = LoraModel.objects.create(root=root, relative_path="a.safetensors", name="a",
+                                    file_name="a.safetensors", notes="n")
+    user = _client_for(UserFactory(username="bob"))
+    r = _call(user, method, _fill(path, lora.pk))
+    assert r.status_code == 403, (method, path, r.status_code, r.content[:200])
+    assert r.json()["code"] == "permission_denied"
+    assert LoraModel.objects.filter(pk=lora.pk, status="present", notes="n").exists()
 
 
 def test_staff_may_write_library_roots(tmp_path):

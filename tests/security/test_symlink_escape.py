@@ -1,9 +1,10 @@
 """Files never escape their root (issue 12, item 3): a LoRA whose real path leaves its library
 root through a symlinked folder, a symlinked file or a symlinked sidecar is listed (flagged
 ``outside_root``) but every mutation through the API answers 400 ``outside_root`` and touches
-nothing, for a non-staff user. Reproduces the red-team finding (``DELETE`` removed the outside
-file and its sidecar, ``restore`` answered ``invalid_path``, ``move`` pulled the file into the
-root; ComfyUI-Lora-Manager #445 deleted user folders the same way).
+nothing, for a non-staff library manager (``loras.manage_library``). Reproduces the red-team
+finding (``DELETE`` removed the outside file and its sidecar, ``restore`` answered
+``invalid_path``, ``move`` pulled the file into the root; ComfyUI-Lora-Manager #445 deleted user
+folders the same way).
 
 Everything runs on real files in ``tmp_path``, through the API and the real scanner.
 """
@@ -16,6 +17,8 @@ import pytest
 
 from loras.models import LibraryRoot, LoraModel, TrashEntry
 from loras.services.scan import library_scan
+from tests.factories import UserFactory
+from tests.loras.library_perms import grant_manage_library
 from tests.support.bad_files import good_png
 from tests.support.lora_files import write_lora
 
@@ -35,6 +38,13 @@ def _tree(path) -> dict[str, bytes]:
                 with open(full, "rb") as fh:
                     out[rel] = fh.read()
     return out
+
+
+@pytest.fixture
+def user(db):
+    """alice: a library manager (``loras.manage_library``), not staff: allowed to change the
+    library, and still refused anything outside a root."""
+    return grant_manage_library(UserFactory(username="alice"))
 
 
 @pytest.fixture
@@ -207,9 +217,9 @@ def test_move_into_a_symlinked_folder_that_leaves_the_root_is_refused(world, api
 
 # -- one entry per file ---------------------------------------------------------------------
 def test_a_file_reachable_by_two_paths_is_one_entry(tmp_path, settings):
-    """A symlinked folder and a symlinked file pointing inside the same root: one row, at the
-    real path, whatever order the folder is listed in. A hard link is another name (its own
-    row, as ``duplicates`` shows)."""
+    """A symlinked folder, a symlinked file and a hard link to files inside the same root: one
+    row per file (device + inode), at the real path, whatever order the folder is listed in;
+    of two hard-linked names (no symlink on either) the first in path order is kept."""
     settings.LORA_SCAN_WORKERS = 1
     lib = tmp_path / "lib"
     write_lora(lib / "real" / "a.safetensors")
@@ -220,15 +230,17 @@ def test_a_file_reachable_by_two_paths_is_one_entry(tmp_path, settings):
     root = LibraryRoot.objects.create(name="lib", path=str(lib))
     report = library_scan(roots=[root])
     paths = sorted(LoraModel.objects.values_list("relative_path", flat=True))
-    assert paths == ["real/0hard.safetensors", "real/a.safetensors", "real/h.safetensors"], \
-        (paths, report)
-    assert report["files_seen"] == 3
-    assert report["aliases"] == [{"root": root.pk, "path": "0file.safetensors",
-                                  "same_as": {"root": root.pk, "path": "real/a.safetensors"}}]
+    assert paths == ["real/0hard.safetensors", "real/a.safetensors"], (paths, report)
+    assert report["files_seen"] == 2
+    assert sorted(report["aliases"], key=lambda a: a["path"]) == [
+        {"root": root.pk, "path": "0file.safetensors",
+         "same_as": {"root": root.pk, "path": "real/a.safetensors"}},
+        {"root": root.pk, "path": "real/h.safetensors",
+         "same_as": {"root": root.pk, "path": "real/0hard.safetensors"}}]
     assert [loop["path"] for loop in report["loops"]] == ["0alias"]
     assert not report["outside_root"]
     again = library_scan(roots=[root])
-    assert (again["unchanged"], again["new"], again["missing"]) == (3, 0, 0)
+    assert (again["unchanged"], again["new"], again["missing"]) == (2, 0, 0)
     assert sorted(LoraModel.objects.values_list("relative_path", flat=True)) == paths
 
 
