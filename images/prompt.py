@@ -169,6 +169,67 @@ def prompt_plain_text(prompt: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", "".join(parts)).strip()
 
 
+_AND = re.compile(r"\bAND\b")
+_SIGNED_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _top_level(text: str, start: int) -> tuple[str, int] | None:
+    """The text of the ``[...]`` group opening at ``start`` with nested groups blanked out, and
+    the index of its closing ``]``; None when it is never closed. Escaped characters count as
+    text."""
+    depth, out, i = 0, [], start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            out.append("x" if depth == 0 else "")
+            i += 2
+            continue
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            if depth == 0:
+                return ("".join(out), i) if ch == "]" else None
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+        i += 1
+    return None
+
+
+def prompt_check_supported(prompt: str, *, negative: bool = False) -> None:
+    """Refuse the A1111 syntax that is not attention: composable prompts (``a AND b``), prompt
+    editing (``[a:b:0.5]``, ``[a:10]``, also ``[word:1.2]``, which A1111 reads as "add word after
+    step 1", not as a weight) and alternation (``[a|b]``). Atelier would read them as plain text
+    and make another image than A1111 (docs/prompt-syntax.md#attention-syntax). ``negative``:
+    A1111 splits only the prompt on ``AND``, the negative prompt keeps it as text.
+
+    Raises:
+        PromptSyntaxError: naming the part, with what to write instead for ``[word:N]``.
+    """
+    if not negative and _AND.search(prompt):
+        raise PromptSyntaxError("Composable prompts ('AND', upper case) are not supported; "
+                                "write 'and' for the word.")
+    i = 0
+    while (i := prompt.find("[", i)) != -1:
+        if i and prompt[i - 1] == "\\" and (i < 2 or prompt[i - 2] != "\\"):
+            i += 1
+            continue
+        found = _top_level(prompt, i)
+        if found is None:
+            break
+        inner, end = found
+        group = prompt[i:end + 1]
+        if "|" in inner:
+            raise PromptSyntaxError(f"Alternation {group!r} ([a|b]) is not supported.")
+        parts = inner.split(":")
+        if len(parts) >= 2 and _SIGNED_NUMBER.fullmatch(parts[-1]):
+            word, number = group[1:-1].rsplit(":", 1)
+            hint = f" For a weight write ({word}:{number.strip()})." if len(parts) == 2 else ""
+            raise PromptSyntaxError(f"Prompt editing {group!r} ([from:to:when]) is not "
+                                    f"supported.{hint}")
+        i += 1
+
+
 # ----------------------------------------------------------------------------- LoRA tags
 @dataclass(frozen=True)
 class PromptLora:

@@ -7,6 +7,8 @@ open close at the end of the prompt, ``\\(`` ``\\)`` ``\\[`` ``\\]`` ``\\\\`` ar
 of the A1111 parser's own docstring.
 """
 
+import re
+
 import pytest
 
 from images.prompt import (
@@ -167,3 +169,39 @@ def test_bad_tags_are_errors_naming_the_tag(prompt, message):
 
 def test_lora_tag_parser_directly():
     assert parse_lora_tag("<lora:a:0.1:0.2>", "a:0.1:0.2") == PromptLora("a", 0.2, te_weight=0.1)
+
+
+# ----------------------------------------------------------------------------- not attention
+@pytest.mark.parametrize(("prompt", "message"), [
+    ("a [cat:dog:0.5] on a hill", "Prompt editing '[cat:dog:0.5]'"),
+    ("a [cat:10]", "Prompt editing '[cat:10]'"),
+    ("a [dog: 0.25]", "Prompt editing '[dog: 0.25]'"),
+    ("[word:1.2]", "For a weight write (word:1.2)"),
+    ("a [b [c:d:3] e]", "Prompt editing '[c:d:3]'"),
+    ("[(a:1.2):b:0.5]", "Prompt editing"),
+    ("a [cat|dog]", "Alternation '[cat|dog]'"),
+    ("cats AND dogs", "Composable prompts"),
+])
+def test_other_a1111_syntax_is_refused(prompt, message):
+    from images.prompt import prompt_check_supported
+
+    with pytest.raises(PromptSyntaxError, match=re.escape(message)):
+        prompt_check_supported(prompt)
+
+
+@pytest.mark.parametrize("prompt", [
+    "a [cat] (dog:1.2)", "[(a:1.2)]", "a [b: c] d", "[a:b]", "\\[a:1\\]", "[unclosed:1",
+    "x [a:3 ]", "cats and dogs", "ANDROID", "(a:1.2) BREAK [b]", "",
+])
+def test_attention_only_prompts_pass(prompt):
+    from images.prompt import prompt_check_supported
+
+    prompt_check_supported(prompt)
+
+
+def test_and_stays_text_in_the_negative_prompt():
+    from images.prompt import prompt_check_supported
+
+    prompt_check_supported("blurry AND ugly", negative=True)  # A1111 splits only the prompt
+    with pytest.raises(PromptSyntaxError):
+        prompt_check_supported("[a|b]", negative=True)
