@@ -2,27 +2,56 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PIP := $(VENV)/bin/pip -q --disable-pip-version-check
+UV := $(VENV)/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# torch comes as the CPU wheel (PyPI's Linux wheel pulls several GB of CUDA packages): from a
+# folder pip is configured to find wheels in (`find-links`) when one holds it, else from
+# PyTorch's CPU index. TORCH_INDEX=... picks another index (a CUDA one on a GPU machine).
+TORCH := torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# uv (from PyPI, pinned in constraints.txt) installs; it reads constraints.txt, not pip's config.
+UV_PIP := $(UV) pip install --python $(PY) --quiet -c constraints.txt
+# When make started (the banner of `make run` counts from it), and seconds since $$t0 for the
+# phase lines it prints.
+STARTED := $(shell date +%s.%N)
+SINCE = awk -v t0=$$t0 -v t1=$$(date +%s.%N) 'BEGIN { printf "%.1f s", t1 - t0 }'
 
-.PHONY: install run test test-fast lint migrate bench clean chromium system-packages
+.PHONY: install install-dev run test test-fast lint migrate bench clean chromium system-packages
 
-$(VENV)/.installed: pyproject.toml constraints.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -c constraints.txt torch==2.13.0
-	$(PIP) install -c constraints.txt -e ".[dev]"
-	touch $@
+# What serving needs (`make run`); the test tools come with `make test` (.dev below).
+$(VENV)/.run: pyproject.toml constraints.txt
+	@t0=$$(date +%s.%N); set -e; \
+	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt uv; \
+	echo "[setup] virtual environment + uv: $$($(SINCE))"; t0=$$(date +%s.%N); \
+	links=""; for d in $$($(PY) -m pip config get global.find-links 2>/dev/null) $$PIP_FIND_LINKS; do \
+	  ls "$$d"/torch-2.13.0+cpu-*.whl >/dev/null 2>&1 && links="--find-links $$d" && break; done; \
+	if [ -n "$$links" ]; then $(UV_PIP) $$links $(TORCH); \
+	else $(UV_PIP) --index-url $(TORCH_INDEX) $(TORCH); fi; \
+	echo "[setup] $(TORCH) (CPU wheel$${links:+, $$links}): $$($(SINCE))"; t0=$$(date +%s.%N); \
+	$(UV_PIP) -e .; \
+	echo "[setup] dependencies (pip install -e .): $$($(SINCE))"
+	@touch $@
 
-install: $(VENV)/.installed
+# The test and lint tools on top (pip install -e ".[dev]"); torch stays as installed above.
+$(VENV)/.dev: $(VENV)/.run
+	@t0=$$(date +%s.%N); $(UV_PIP) -e ".[dev]" && echo "[setup] test tools (.[dev]): $$($(SINCE))"
+	@touch $@
+
+install: $(VENV)/.run
+
+install-dev: $(VENV)/.dev
 
 migrate: install
-	$(PY) manage.py migrate --noinput
+	@t0=$$(date +%s.%N); $(PY) manage.py migrate --noinput --verbosity 0 && \
+	echo "[run] database migrated: $$($(SINCE))"
 
-run: migrate
-	$(PY) manage.py bootstrap
-	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py serve
+# One process migrates, creates the admin user and the demo model, serves, and says where once
+# the first page has been answered (core/management/commands/bootstrap.py).
+run: install
+	@RUN_STARTED_AT=$(STARTED) HOST=$(HOST) PORT=$(PORT) $(PY) manage.py bootstrap --serve
 
 # Browser tests drive Debian's chromium (never a downloaded browser); narration tests need
 # espeak-ng. Both are Debian packages, installed when missing.
@@ -36,16 +65,16 @@ system-packages:
 
 chromium: system-packages
 
-test: install system-packages
+test: install-dev system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quick subset while developing: no browser, reliability or slow suites (markers given by
 # tests/conftest.py). `make test` and CI still run everything.
-test-fast: install
+test-fast: install-dev
 	$(PY) -m pytest -m "not browser and not reliability and not slow" $(PYTEST_ARGS)
 
 # Lint and import order (ruff, configured in pyproject.toml).
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 
 bench: install
