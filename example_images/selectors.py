@@ -49,3 +49,27 @@ def download_job_latest() -> Job | None:
     """The active download job, else the newest one (finished), else None."""
     return download_job_active() or (Job.objects.filter(kind=DOWNLOAD_KIND)
                                      .order_by("-created_at").first())
+
+
+def example_generate_profiles() -> list[dict]:
+    """The model profiles local example generation can use, for the LoRA page's select:
+    enabled ones, default first, upscale-only pipelines left out, each as ``{"slug", "name",
+    "is_default", "available": bool, "reason": why not available}`` (a provider that cannot be
+    instantiated, e.g. a missing API key, is listed but not available)."""
+    from providers import registry
+    from providers.models import ModelProfile
+
+    out = []
+    for profile in ModelProfile.objects.filter(enabled=True).order_by("-is_default", "name"):
+        reason = ""
+        try:
+            provider = registry.get(profile.provider)
+            if profile.pipeline_type in provider.upscale_only_pipeline_types:
+                continue
+            if profile.pipeline_type not in provider.pipeline_types:
+                reason = f"no pipeline type {profile.pipeline_type!r}"
+        except Exception as exc:  # noqa: BLE001 — any provider error only greys the profile out
+            reason = str(exc) or exc.__class__.__name__
+        out.append({"slug": profile.slug, "name": profile.name, "is_default": profile.is_default,
+                    "available": not reason, "reason": reason})
+    return out

@@ -2,7 +2,9 @@
  * lightbox with meta and "use these settings" (/?prompt=&seed=&lora=), NSFW blur (click to
  * reveal; level kept in localStorage), delete, set as preview, import by file input or drag
  * and drop, local generation, and the bulk downloads panel (polls /api/example-images/status/
- * every 1.5 s while a download is queued, running or paused). No framework. */
+ * every 1.5 s while a download is queued, running or paused) with its per-item errors
+ * (result.errors: [{item, reason}]), the folder as a path relative to the library root, and
+ * the local generation's model profile as a select of existing profiles. No framework. */
 (function () {
   "use strict";
 
@@ -202,8 +204,10 @@
   $("ex-open-folder").addEventListener("click", function () {
     api("GET", "/api/example-images/open-folder/?lora=" + loraId).then(function (r) {
       if (!r.ok) { error(message(r, "Could not find the folder")); return; }
-      notice("Folder: " + r.data.folder + " (inside the example images root)" +
-             (r.data.opened ? " — opened." : r.data.exists ? "." : " — empty so far."));
+      var d = r.data;
+      notice("Folder: " + (d.path || d.folder) + " — " + (d.exists
+        ? d.images + " example image" + (d.images === 1 ? "" : "s") + (d.opened ? ", opened." : ".")
+        : "empty so far."));
     });
   });
 
@@ -213,14 +217,18 @@
     var weights = $("ex-gen-weights").value.split(",").map(function (s) { return parseFloat(s); })
       .filter(function (w) { return !isNaN(w); });
     var body = { weights: weights };
-    if ($("ex-gen-model").value.trim()) body.model = $("ex-gen-model").value.trim();
+    if ($("ex-gen-model").value) body.model = $("ex-gen-model").value;
+    showErrors($("ex-gen-errors"), null, []);
     $("ex-gen-btn").disabled = true;
     api("POST", "/api/loras/" + loraId + "/example-images/generate/", body).then(function (r) {
       $("ex-gen-btn").disabled = false;
       if (!r.ok) { error(message(r, "Could not start the generation")); return; }
       $("ex-gen-state").textContent = "Queued";
       followJob(r.data.id, function (job) {
-        $("ex-gen-state").textContent = job.status + (job.message ? ": " + job.message : "");
+        $("ex-gen-state").textContent = job.status + (job.message ? ": " + job.message : "") +
+          (job.error ? " — " + job.error.message : "");
+        var res = job.result || {};
+        showErrors($("ex-gen-errors"), null, res.errors || [], res.errors_total);
         if (job.status === "succeeded" || job.status === "failed") load();
       });
     });
@@ -234,6 +242,25 @@
         if (!{ succeeded: 1, failed: 1, canceled: 1 }[r.data.status]) setTimeout(tick, 1000);
       });
     })();
+  }
+
+  /* ---------- per-item errors of a job: result.errors [{item, reason}] ---------- */
+  function showErrors(list, summary, errors, total) {
+    list.textContent = "";
+    errors.forEach(function (e) {
+      var li = el("li", "ex-error-item");
+      li.appendChild(el("strong", "ex-error-what", String(e.item !== undefined ? e.item : "")));
+      li.appendChild(document.createTextNode(": " + (e.reason || e.message || "failed")));
+      list.appendChild(li);
+    });
+    var n = Math.max(total || 0, errors.length);
+    if (summary) {
+      summary.textContent = n + " error" + (n === 1 ? "" : "s") +
+        (n > errors.length ? " (the last " + errors.length + " listed)" : "");
+      summary.parentNode.hidden = !errors.length;
+    } else {
+      list.hidden = !errors.length;
+    }
   }
 
   /* ---------- downloads panel ---------- */
@@ -250,7 +277,11 @@
     if (res.current_model) parts.push("now: " + res.current_model);
     if (res.speed) parts.push(res.speed + " img/s");
     if (res.eta_seconds) parts.push("ETA " + Math.round(res.eta_seconds) + " s");
-    if (res.errors && res.errors.length) parts.push(res.errors.length + " errors");
+    var errs = res.errors || [];
+    var nErr = Math.max(res.errors_total || 0, errs.length);
+    // While it runs the count is news; once done the job's message says it.
+    if (nErr && ACTIVE[status]) parts.push(nErr + " error" + (nErr === 1 ? "" : "s") + " (below)");
+    showErrors($("ex-dl-errors-list"), $("ex-dl-errors-summary"), errs, res.errors_total);
     if (job && job.message) parts.push(job.message);
     if (job && job.error) parts.push(job.error.message);
     $("ex-dl-detail").textContent = parts.join(" · ");

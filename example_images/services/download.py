@@ -116,7 +116,8 @@ def example_download_start(*, user, lora_ids: list[int] | None = None,
         result={"options": opts, "force": bool(force), "lora_ids": ids, "done": [],
                 "current": None, "current_model": "", "cursor": None,
                 "processed_models": 0, "total_models": len(ids), "images": 0,
-                "skipped_models": 0, "errors": [], "retries": 0, "speed": 0.0,
+                "skipped_models": 0, "errors": [], "errors_total": 0, "retries": 0,
+                "speed": 0.0,
                 "eta_seconds": None},
         task=example_download_run_task if enqueue else None, queue="io")
     return job
@@ -225,9 +226,19 @@ class _Run:
         job_save(job=job, fields=["result", "step", "total_steps", "progress", "eta_seconds",
                                   "message"])
 
-    def error(self, lora_id: int | None, message: str) -> None:
+    def error(self, lora_id: int | None, reason: str, *, item: str = "") -> None:
+        """Record a per-item failure in ``result.errors`` as ``{"item": what failed (the LoRA's
+        name, plus the Civitai image id for one image), "reason", "lora": id, "message": the
+        reason again (older clients read it)}``; the last ``MAX_ERRORS_KEPT`` are kept and
+        ``result.errors_total`` counts them all."""
+        if not item:
+            name = (LoraModel.objects.filter(pk=lora_id).values_list("name", flat=True).first()
+                    if lora_id is not None else None)
+            item = name or f"LoRA #{lora_id}"
         errors = self.state["errors"]
-        errors.append({"lora": lora_id, "message": message[:300]})
+        errors.append({"item": item[:300], "reason": reason[:300], "lora": lora_id,
+                       "message": reason[:300]})
+        self.state["errors_total"] = self.state.get("errors_total", len(errors) - 1) + 1
         del errors[:-MAX_ERRORS_KEPT]
 
     def check_flags(self) -> None:
@@ -363,7 +374,8 @@ class _Run:
                     retryable = retryable or exc
                     continue
                 except ApplicationError as exc:
-                    self.error(lora.pk, f"image {image_id}: {exc.message}")
+                    self.error(lora.pk, exc.message,
+                               item=f"{lora.name} · Civitai image {image_id}")
                     continue
                 stored += 1
                 self.state["retries"] = 0
@@ -394,9 +406,11 @@ class _Run:
             state["current"], state["cursor"] = None, None
             self.save()
         state["current_model"] = ""
-        n = state["images"]
-        return job_succeed(job=self.job, result=state,
-                           message=f"{n} image{'s' if n != 1 else ''} downloaded")
+        n, failed = state["images"], state.get("errors_total", len(state["errors"]))
+        message = f"{n} image{'s' if n != 1 else ''} downloaded"
+        if failed:
+            message += f", {failed} error{'s' if failed != 1 else ''}"  # listed in result.errors
+        return job_succeed(job=self.job, result=state, message=message)
 
 
 def _row_create(*, lora, folder, rel, item, decoded, order) -> ExampleImage:

@@ -26,6 +26,7 @@ from loras.paths import path_is_inside
 from ..files import (
     DecodedImage,
     example_path,
+    examples_root,
     image_decode,
     lora_folder,
     remove_quietly,
@@ -220,10 +221,28 @@ def example_set_preview(*, image: ExampleImage) -> LoraModel:
     return lora_preview_upload(lora=image.lora, upload=upload)
 
 
+def example_folder_display(folder: str) -> str:
+    """Where example folder ``folder`` (relative to ``EXAMPLE_IMAGES_ROOT``) is, as a path a
+    person can find: relative to the enabled LoRA library root that holds the examples root
+    (prefixed with the library root's name), else to the examples root's parent (e.g.
+    ``example_images/<sha256>``). Never an absolute path (the API shows no server layout)."""
+    from loras.models import LibraryRoot
+
+    root = examples_root()
+    full = os.path.join(root, folder)
+    for lib in LibraryRoot.objects.filter(enabled=True).order_by("path"):
+        base = os.path.realpath(lib.path)
+        if path_is_inside(base, root):
+            name = lib.name or os.path.basename(base) or base
+            return f"{name}/{os.path.relpath(full, base)}".replace(os.sep, "/")
+    return f"{os.path.basename(root)}/{folder}".replace(os.sep, "/")
+
+
 def example_open_folder(*, lora: LoraModel, local_request: bool) -> dict:
-    """The LoRA's folder relative to the root, ``{"folder", "exists", "opened"}``; opened with
-    the desktop file manager only when ``EXAMPLE_IMAGES_OPEN_FOLDER`` is on and the request
-    comes from this machine (``local_request``)."""
+    """The LoRA's folder, ``{"folder": relative to the examples root (the LoRA's SHA-256),
+    "path": :func:`example_folder_display`, "images": example images stored in it, "exists",
+    "opened"}``; opened with the desktop file manager only when ``EXAMPLE_IMAGES_OPEN_FOLDER``
+    is on and the request comes from this machine (``local_request``)."""
     folder = lora_folder(lora.sha256)
     path = example_path(folder)
     exists = os.path.isdir(path)
@@ -234,4 +253,6 @@ def example_open_folder(*, lora: LoraModel, local_request: bool) -> dict:
             subprocess.Popen([opener, path], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
             opened = True
-    return {"folder": folder, "exists": exists, "opened": opened}
+    images = ExampleImage.objects.filter(lora=lora, file__startswith=f"{folder}/").count()
+    return {"folder": folder, "path": example_folder_display(folder), "images": images,
+            "exists": exists, "opened": opened}

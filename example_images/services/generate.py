@@ -76,9 +76,18 @@ def example_generate_start(*, user, lora: LoraModel, model: str | None = None,
     return job
 
 
+def _plan_error(index: int, item: dict, *, code: str, reason: str) -> dict:
+    """A failed plan item for ``result.errors``: ``{"item": '"<prompt>" at weight <w>',
+    "index": plan index, "code", "reason", "message": the reason again (older clients)}``."""
+    prompt = item["prompt"] if len(item["prompt"]) <= 80 else item["prompt"][:79] + "…"
+    return {"item": f'"{prompt}" at weight {item["weight"]:g}', "index": index,
+            "code": code, "reason": reason[:300], "message": reason[:300]}
+
+
 def example_generate_run(*, job_id: str) -> Job:
     """Run the plan of job ``job_id`` (see the module doc) through the job kernel. Never
-    raises: a failed generation is listed in ``result.errors`` and the next one runs; the job
+    raises: a failed generation is listed in ``result.errors`` (see :func:`_plan_error`) and
+    the next one runs; the job
     succeeds with ``result.examples`` (example image ids), or fails ``generation_failed`` when
     none worked."""
     from images.models import GenerationRequest
@@ -108,14 +117,15 @@ def example_generate_run(*, job_id: str) -> Job:
                                                           weight=item["weight"])
                         state["examples"].append(example.pk)
                 else:
-                    state["errors"].append({"item": index, "code": gen_job.error_code,
-                                            "message": gen_job.error_message[:300]})
+                    state["errors"].append(_plan_error(index, item, code=gen_job.error_code,
+                                                       reason=gen_job.error_message))
                 state["done"].append(index)
                 run.save_result(state)
                 run.step(len(state["done"]), len(plan),
                          f"{len(state['examples'])} example image(s)")
         except ApplicationError as exc:
-            state["errors"].append({"code": exc.code, "message": exc.message})
+            state["errors"].append({"item": "the job", "index": None, "code": exc.code,
+                                    "reason": exc.message, "message": exc.message})
             run.save_result(state)
             raise
         if not state["examples"]:
@@ -124,7 +134,9 @@ def example_generate_run(*, job_id: str) -> Job:
             raise ApplicationError("generation_failed",
                                    first.get("message") or "No generation succeeded.")
         n = len(state["examples"])
-        return state, f"{n} example image{'s' if n != 1 else ''}"
+        failed = len(state["errors"])
+        tail = f", {failed} failed" if failed else ""  # listed in result.errors
+        return state, f"{n} example image{'s' if n != 1 else ''}{tail}"
 
     job = Job.objects.get(pk=job_id)
     return job_run(job_id=job_id, work=work, total_steps=len(job.result.get("plan") or []),

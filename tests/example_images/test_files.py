@@ -173,7 +173,8 @@ def test_set_preview_copies_image_next_to_lora(api_client, make_lora):
 def test_open_folder_is_relative(api_client, make_lora):
     lora = make_lora("fold")
     body = api_client.get(f"/api/example-images/open-folder/?lora={lora.pk}").json()
-    assert body == {"folder": lora.sha256, "exists": False, "opened": False}
+    assert body == {"folder": lora.sha256, "path": f"examples/{lora.sha256}", "images": 0,
+                    "exists": False, "opened": False}
     assert api_client.get("/api/example-images/open-folder/?lora=abc").status_code == 400
     assert api_client.get("/api/example-images/has/?lora=99999").status_code == 404
 
