@@ -213,29 +213,38 @@ def encode_prompts(pipe, prompt: str, negative: str, *, clip_skip: int = 1) -> d
 
     encoders, sdxl = _encoders(pipe)
     _check_clip_skip(encoders, clip_skip)
-    texts = {"prompt": prompt, "negative": negative, "empty": ""}
-    embeds: dict[str, list] = {k: [] for k in texts}
+    zero_negative = sdxl and negative == ""  # A1111 force_zero_negative_prompt
+    keys = ("prompt",) if zero_negative else ("prompt", "negative")
+    texts = {"prompt": prompt, "negative": negative}
+    chunked = [{k: prompt_chunks(enc.tokenizer, texts[k], length=enc.length) for k in keys}
+               for enc in encoders]
+    lengths = {len(c[k]) * enc.length for c, enc in zip(chunked, encoders, strict=True)
+               for k in keys} | ({encoders[0].length} if zero_negative else set())
+    embeds: dict[str, Any] = {}
     pooled: dict[str, Any] = {}
     with torch.no_grad():
-        for enc in encoders:
-            for key, text in texts.items():
-                chunks = prompt_chunks(enc.tokenizer, text, length=enc.length)
-                z, pool = _encode(enc, chunks, sdxl=sdxl, clip_skip=clip_skip)
-                embeds[key].append(z)
+        # The empty prompt's encoding pads the shorter side; only encoded when needed.
+        empties = [_encode(enc, prompt_chunks(enc.tokenizer, "", length=enc.length), sdxl=sdxl,
+                           clip_skip=clip_skip)[0] if len(lengths) > 1 else None
+                   for enc in encoders]
+        for key in keys:
+            parts = []
+            for enc, chunks in zip(encoders, chunked, strict=True):
+                z, pool = _encode(enc, chunks[key], sdxl=sdxl, clip_skip=clip_skip)
+                parts.append(z)
                 if pool is not None:
                     pooled[key] = pool
-        joined = {}
-        for key, parts in embeds.items():
             tokens = max(p.shape[1] for p in parts)
-            empty_parts = embeds["empty"]
-            parts = [_pad(p, e, tokens) for p, e in zip(parts, empty_parts, strict=True)]
-            joined[key] = torch.cat(parts, dim=-1)
-        if sdxl and negative == "":
-            joined["negative"] = torch.zeros_like(joined["empty"])
+            embeds[key] = torch.cat([_pad(p, e, tokens) for p, e in zip(parts, empties,
+                                                                         strict=True)], dim=-1)
+        if zero_negative:
+            embeds["negative"] = embeds["prompt"].new_zeros(
+                (1, encoders[0].length, embeds["prompt"].shape[-1]))
             pooled["negative"] = torch.zeros_like(pooled["prompt"])
-        tokens = max(joined["prompt"].shape[1], joined["negative"].shape[1])
-        result = {"prompt_embeds": _pad(joined["prompt"], joined["empty"], tokens),
-                  "negative_prompt_embeds": _pad(joined["negative"], joined["empty"], tokens)}
+        tokens = max(embeds["prompt"].shape[1], embeds["negative"].shape[1])
+        empty = torch.cat(empties, dim=-1) if empties[0] is not None else None
+        result = {"prompt_embeds": _pad(embeds["prompt"], empty, tokens),
+                  "negative_prompt_embeds": _pad(embeds["negative"], empty, tokens)}
     if sdxl:
         result["pooled_prompt_embeds"] = pooled["prompt"]
         result["negative_pooled_prompt_embeds"] = pooled["negative"]
