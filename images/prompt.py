@@ -39,6 +39,8 @@ _BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
 _WEIGHT_CLOSE = re.compile(r":([+-]?[.\d]+)\)")
 _PLAIN = re.compile(r"[^\\()\[\]:]+")
 _LITERAL_AFTER_BACKSLASH = "()[]\\"
+_SINGLE = {"(": "open_round", "[": "open_square", ")": "close_round", "]": "close_square",
+           ":": "text"}  # a ":" not starting a ":N)" is text
 
 
 class PromptSyntaxError(ValueError):
@@ -67,23 +69,11 @@ def _scan(text: str):
             else:
                 yield "literal", ""
                 i += 1
-        elif ch == "(":
-            yield "open_round", ch
-            i += 1
-        elif ch == "[":
-            yield "open_square", ch
-            i += 1
         elif ch == ":" and (m := _WEIGHT_CLOSE.match(text, i)):
             yield "weight_close", m.group(0)
             i = m.end()
-        elif ch == ")":
-            yield "close_round", ch
-            i += 1
-        elif ch == "]":
-            yield "close_square", ch
-            i += 1
-        elif ch == ":":
-            yield "text", ch
+        elif ch in _SINGLE:
+            yield _SINGLE[ch], ch
             i += 1
         else:
             m = _PLAIN.match(text, i)
