@@ -20,19 +20,21 @@ SINCE = awk -v t0=$$t0 -v t1=$$(date +%s.%N) 'BEGIN { printf "%.1f s", t1 - t0 }
 
 .PHONY: install install-dev run test test-fast lint migrate bench clean chromium system-packages
 
-# What serving needs (`make run`); the test tools come with `make test` (.dev below).
+# What serving needs (`make run`); the test tools come with `make test` (.dev below). The venv
+# is made without pip (seconds faster); pip installs uv into it (the host's pip, else the venv's
+# own from ensurepip), uv installs the rest, pip included. docs/first-run.md says why.
 $(VENV)/.run: pyproject.toml constraints.txt
 	@t0=$$(date +%s.%N); set -e; \
-	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt uv; \
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV); \
+	test -x $(UV) || $(PYTHON) -m pip --python $(PY) install -q --disable-pip-version-check \
+	  -c constraints.txt uv 2>/dev/null || { $(PY) -m ensurepip -q && \
+	  $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt uv; }; \
 	echo "[setup] virtual environment + uv: $$($(SINCE))"; t0=$$(date +%s.%N); \
-	links=""; for d in $$($(PY) -m pip config get global.find-links 2>/dev/null) $$PIP_FIND_LINKS; do \
+	links=""; for d in $$($(PYTHON) -m pip config get global.find-links 2>/dev/null) $$PIP_FIND_LINKS; do \
 	  ls "$$d"/torch-2.13.0+cpu-*.whl >/dev/null 2>&1 && links="--find-links $$d" && break; done; \
-	if [ -n "$$links" ]; then $(UV_PIP) $$links $(TORCH); \
-	else $(UV_PIP) --index-url $(TORCH_INDEX) $(TORCH); fi; \
-	echo "[setup] $(TORCH) (CPU wheel$${links:+, $$links}): $$($(SINCE))"; t0=$$(date +%s.%N); \
-	$(UV_PIP) -e .; \
-	echo "[setup] dependencies (pip install -e .): $$($(SINCE))"
+	if [ -n "$$links" ]; then $(UV_PIP) $$links $(TORCH) -e . pip; \
+	else $(UV_PIP) --index-url $(TORCH_INDEX) $(TORCH) && $(UV_PIP) -e . pip; fi; \
+	echo "[setup] $(TORCH) (CPU wheel$${links:+, $$links}) and the dependencies of -e .: $$($(SINCE))"
 	@touch $@
 
 # The test and lint tools on top (pip install -e ".[dev]"); torch stays as installed above.
