@@ -147,7 +147,7 @@ def test_status_of_someone_elses_request_is_404(api_client, fake_profile, other_
 
 
 def test_nested_lora_error_message_names_the_path(api_client, fake_profile):
-    resp = post(api_client, loras=[{"lora": "a"}, {"lora": "b", "weight": 9}])
+    resp = post(api_client, loras=[{"lora": "a"}, {"lora": "b", "weight": 11}])
     assert resp.status_code == 400
     assert resp.json()["message"] == (
-        "loras.1.weight: Ensure this value is less than or equal to 5.0.")
+        "loras.1.weight: Ensure this value is less than or equal to 10.0.")
