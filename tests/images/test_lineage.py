@@ -169,6 +169,14 @@ def test_generate_again_of_a_txt2img_and_the_hires_operation(
         "enable_hr": ["1"], "hr_scale": ["1.5"], "hr_upscaler": ["Latent"],
         "hr_second_pass_steps": ["6"], "denoising_strength": ["0.45"], "seed": [str(txt.seed)],
         "steps": ["8"], "lora": ["warm-light:0.7"]}
+    # The repeat through the API carries them into the new request.
+    again = post(api_client, f"/api/images/{txt.pk}/repeat/", django_capture_on_commit_callbacks)
+    assert again.status_code == 202, again.content
+    gen = GenerationRequest.objects.get(pk=again.json()["id"])
+    assert (gen.sampler, gen.scheduler, gen.clip_skip, gen.enable_hr, gen.hr_scale,
+            gen.hr_upscaler, gen.hr_second_pass_steps, gen.hr_denoising_strength) == (
+        "DPM++ 2M", "Karras", 2, True, 1.5, "Latent", 6, 0.45)
+    assert (gen.width, gen.height, gen.seed) == (64, 64, txt.seed)  # the first pass's size
 
 
 def test_lineage_follows_visibility(api_client, client, other_user, user, txt,
