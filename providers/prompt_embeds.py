@@ -81,8 +81,9 @@ def prompt_chunks(tokenizer, prompt: str, *, length: int = 77,
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     comma = tokenizer.get_vocab().get(",</w>")
-    token_lists = tokenizer([t for t, _ in parsed], truncation=False,
-                            add_special_tokens=False)["input_ids"]
+    # verbose=False: no "sequence length is longer than the maximum" warning, chunks are the fix
+    token_lists = tokenizer([t for t, _ in parsed], truncation=False, add_special_tokens=False,
+                            verbose=False)["input_ids"]
 
     chunks: list[PromptChunk] = []
     tokens: list[int] = []
