@@ -7,9 +7,14 @@
   ``{file_name, model_name, file_path, size, modified, sha256, base_model, preview_url,
   preview_nsfw_level, usage_tips (a JSON string like {"strength": 0.8}), notes, from_civitai,
   civitai (the model-version JSON), tags, modelDescription, favorite?}``.
-- previews: the first of ``loras.sidecars.PREVIEW_SUFFIXES`` that exists.
+- ``<stem>.json`` (A1111's extra-networks user metadata, also written by civitai-browser-plus;
+  docs/library.md#sidecars): ``"activation text"`` (comma-separated trigger words),
+  ``"preferred weight"`` (0 = not set), ``"description"``, ``"notes"``, ``"sd version"``
+  (``SD1``/``SD2``/``SDXL``/``Unknown``).
+- previews: the first of ``loras.sidecars.PREVIEW_SUFFIXES`` that exists (videos included).
 
-The Civitai Helper file wins over the Lora-Manager one field by field (it is Civitai's own JSON).
+Field by field, the Civitai Helper file wins over the Lora-Manager one, which wins over the
+A1111 one; trigger words are merged from all three (``loras.triggers``), never replaced.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ import json
 import os
 
 from .paths import relative_to_root
-from .sidecars import preview_path, stem_of
+from .sidecars import A1111_SUFFIX, preview_path, stem_of
+from .triggers import split_activation_text, trigger_words_merge
 
 SIDECAR_MAX_BYTES = 16 * 1024 * 1024  # larger "sidecars" are not JSON we want
 UNKNOWN_BASE_MODELS = {"", "unknown", "other"}
+# A1111's "sd version" as Civitai base model names (the library's vocabulary).
+SD_VERSION_BASE_MODELS = {"SD1": "SD 1.5", "SD2": "SD 2.1", "SDXL": "SDXL 1.0"}
 
 
 def _read_json(path: str) -> dict | None:
@@ -127,19 +135,42 @@ def lora_manager_fields(data: dict) -> dict:
     return fields
 
 
+def a1111_fields(data: dict) -> dict:
+    """Field values of an A1111 / civitai-browser-plus ``<stem>.json``: ``trigger_words``,
+    ``preferred_weight`` (0 is A1111's "not set"), ``description``, ``notes`` and
+    ``base_model_hint`` (from ``"sd version"``; used only when nothing else names one)."""
+    fields: dict = {}
+    words = split_activation_text(data.get("activation text"))
+    if words:
+        fields["trigger_words"] = words
+    weight = data.get("preferred weight")
+    if isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight:
+        fields["preferred_weight"] = float(weight)
+    for key in ("description", "notes"):
+        if isinstance(data.get(key), str) and data[key].strip():
+            fields[key] = data[key]
+    hint = SD_VERSION_BASE_MODELS.get(str(data.get("sd version") or "").strip().upper())
+    if hint:
+        fields["base_model_hint"] = hint
+    return fields
+
+
 def sidecars_adopt(*, path: str, root_path: str) -> tuple[dict, list[str]]:
     """Field values for the LoRA file ``path`` (absolute) from its sidecars, and the problems
     met (unreadable sidecars, as ``"<file name>: <why>"``).
 
     Keys (only those found): ``civitai_model_id``, ``civitai_version_id``, ``civitai`` (dict),
-    ``trigger_words``, ``tags``, ``base_model`` (Civitai name), ``nsfw_level``, ``notes``,
+    ``trigger_words`` (merged from every sidecar), ``tags``, ``base_model`` (Civitai name),
+    ``base_model_hint`` (A1111's ``sd version``), ``nsfw_level``, ``notes``, ``description``,
     ``usage_tips``, ``preferred_weight``, ``favorite``, ``preview`` (path relative to
     ``root_path``, '/'-separated).
     """
     stem = stem_of(path)
     fields: dict = {}
     problems: list[str] = []
-    for suffix, reader in ((".metadata.json", lora_manager_fields),
+    words: list[list[str]] = []
+    for suffix, reader in ((A1111_SUFFIX, a1111_fields),
+                           (".metadata.json", lora_manager_fields),
                            (".civitai.info", civitai_version_fields)):
         try:
             data = _read_json(stem + suffix)
@@ -147,7 +178,12 @@ def sidecars_adopt(*, path: str, root_path: str) -> tuple[dict, list[str]]:
             problems.append(f"{os.path.basename(stem + suffix)}: {exc}")
             continue
         if data:
-            fields.update(reader(data))  # .civitai.info comes last and wins
+            found = reader(data)
+            words.append(found.pop("trigger_words", []))
+            fields.update(found)  # .civitai.info comes last and wins
+    merged = trigger_words_merge([], *words)
+    if merged:
+        fields["trigger_words"] = merged
     preview = preview_path(path)
     if preview:
         relative = relative_to_root(root_path, preview)

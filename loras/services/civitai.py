@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 
 from django.conf import settings
 from django.db import transaction
@@ -37,17 +36,21 @@ from ..civitai import (
     CivitaiRateLimited,
     CivitaiUnavailable,
 )
+from ..files import temp_file
+from ..metadata import trigger_words_from_metadata
 from ..models import LoraModel
 from ..outbound import outbound_get
 from ..paths import is_outside_root, relative_to_root
 from ..sidecars import preview_path, stem_of
 from ..tasks_civitai import civitai_refresh_all_run as civitai_refresh_all_run_task
+from ..triggers import removed_words, trigger_words_add_declared
 
 log = logging.getLogger(__name__)
 REFRESH_ALL_KIND = "civitai_refresh"
 LICENSE_KEYS = ("allowNoCredit", "allowCommercialUse", "allowDerivatives",
                 "allowDifferentLicense")
 IMAGE_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+VIDEO_EXTENSIONS = {"video/mp4": ".mp4", "video/webm": ".webm"}
 
 
 def _preview_max_bytes() -> int:
@@ -95,8 +98,10 @@ def civitai_lookup(*, client: CivitaiClient, sha256: str, autov3: str) -> dict:
 
 def civitai_fields(*, version: dict, model: dict | None, lora: LoraModel | None = None) -> dict:
     """LoraModel field values from a Civitai ``version`` and its ``model`` (either may lack
-    keys). Tags are merged into the LoRA's own tags (user tags are kept); trigger words and
-    base model are only replaced by non-empty Civitai values."""
+    keys). Tags are merged into the LoRA's own tags (user tags are kept); trigger words are
+    merged into the LoRA's own (``loras.triggers``: none is dropped, none the user removed
+    comes back); the base model is replaced by a non-empty Civitai value unless the user set
+    it (``user_overrides``)."""
     model = model or {}
     merged = dict(version)
     merged["model"] = {**(version.get("model") or {}),
@@ -108,9 +113,14 @@ def civitai_fields(*, version: dict, model: dict | None, lora: LoraModel | None 
         "civitai_version_id": version.get("id"),
         "last_checked_at": timezone.now(),
     }
-    if version.get("trainedWords"):
-        fields["trigger_words"] = [w for w in version["trainedWords"] if isinstance(w, str)]
-    if version.get("baseModel"):
+    words = [w for w in version.get("trainedWords") or [] if isinstance(w, str)]
+    if words:
+        fields["trigger_words"] = trigger_words_add_declared(
+            lora.trigger_words if lora is not None else [], words,
+            guess=trigger_words_from_metadata(lora.header_metadata or {}) if lora else (),
+            removed=removed_words(lora) if lora is not None else ())
+    user_base = lora is not None and (lora.user_overrides or {}).get("base_model")
+    if version.get("baseModel") and not user_base:
         fields["base_model"] = str(version["baseModel"])[:50]
     if isinstance(version.get("nsfwLevel"), int):
         fields["nsfw_level"] = max(0, min(version["nsfwLevel"], 32767))
@@ -125,24 +135,28 @@ def civitai_fields(*, version: dict, model: dict | None, lora: LoraModel | None 
 
 
 def _pick_preview(version: dict) -> dict | None:
-    """The first still image of ``version`` within ``CIVITAI_PREVIEW_MAX_NSFW_LEVEL`` (0 = any)."""
+    """The first still image of ``version`` within ``CIVITAI_PREVIEW_MAX_NSFW_LEVEL`` (0 = any),
+    else the first such video (``type: "video"``; saved as ``.mp4``/``.webm``)."""
     max_level = int(getattr(settings, "CIVITAI_PREVIEW_MAX_NSFW_LEVEL", 0))
+    allowed = []
     for image in version.get("images") or []:
-        if not image.get("url") or image.get("type", "image") != "image":
+        if not image.get("url") or image.get("type", "image") not in ("image", "video"):
             continue
         level = image.get("nsfwLevel")
         if max_level and isinstance(level, int) and level > max_level:
             continue
-        return image
-    return None
+        allowed.append(image)
+    return (next((i for i in allowed if i.get("type", "image") == "image"), None)
+            or next(iter(allowed), None))
 
 
 def lora_preview_fetch(*, lora: LoraModel, version: dict, client: CivitaiClient) -> str | None:
     """Download the first allowed image of ``version`` next to the LoRA as
     ``<stem>.preview.<ext>``, only when the LoRA has no preview file yet.
 
-    Written to a temporary file in the same folder, fsynced, checked with Pillow and linked
-    into place (never overwriting). Returns the preview path relative to the root, or None
+    Written to a temporary file in the same folder (mode 0666 & ~umask, ``loras.files``),
+    fsynced, checked with Pillow (a video by its content type) and linked into place (never
+    overwriting). Returns the preview path relative to the root, or None
     (no image, not an image, too big, or any fetch error: a preview never fails a refresh).
     """
     file_path = lora.abs_path
@@ -158,12 +172,11 @@ def lora_preview_fetch(*, lora: LoraModel, version: dict, client: CivitaiClient)
         response = outbound_get(client.session, image["url"], timeout=client.timeout)
         with response:
             ctype = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            ext = IMAGE_EXTENSIONS.get(ctype)
+            ext = IMAGE_EXTENSIONS.get(ctype) or VIDEO_EXTENSIONS.get(ctype)
             if response.status_code != 200 or ext is None:
                 return None
             limit = _preview_max_bytes()
-            fd, tmp = tempfile.mkstemp(prefix=".preview-", suffix=".part",
-                                       dir=os.path.dirname(file_path))
+            fd, tmp = temp_file(os.path.dirname(file_path), prefix=".preview-")
             size = 0
             with os.fdopen(fd, "wb") as out:
                 for chunk in response.iter_content(64 * 1024):
@@ -173,8 +186,9 @@ def lora_preview_fetch(*, lora: LoraModel, version: dict, client: CivitaiClient)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-        with Image.open(tmp) as img:
-            img.verify()
+        if ext in IMAGE_EXTENSIONS.values():
+            with Image.open(tmp) as img:
+                img.verify()
         target = stem_of(file_path) + ".preview" + ext
         place_new_file(src=tmp, dst=target)  # fails if a preview appeared: never overwrite
         return relative_to_root(lora.root.path, target)
@@ -189,7 +203,11 @@ def lora_preview_fetch(*, lora: LoraModel, version: dict, client: CivitaiClient)
 def lora_civitai_apply(*, lora: LoraModel, version: dict, model: dict | None,
                        client: CivitaiClient | None = None, fetch_preview: bool = True
                        ) -> LoraModel:
-    """Write Civitai ``version``/``model`` metadata (and the preview) onto ``lora``."""
+    """Write Civitai ``version``/``model`` metadata (and the preview) onto ``lora``, then its
+    sidecars (``<stem>.civitai.info`` = ``version`` as fetched, A1111 ``<stem>.json``;
+    ``loras.services.sidecars``, when ``WRITE_SIDECARS``)."""
+    from .sidecars import sidecars_write
+
     fields = civitai_fields(version=version, model=model, lora=lora)
     if fetch_preview:
         client = client or CivitaiClient()
@@ -200,6 +218,7 @@ def lora_civitai_apply(*, lora: LoraModel, version: dict, model: dict | None,
         for name, value in fields.items():
             setattr(lora, name, value)
         lora.save(update_fields=[*fields, "updated_at"])
+    sidecars_write(lora=lora, version=version)
     return lora
 
 

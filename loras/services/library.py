@@ -39,6 +39,7 @@ from PIL import Image, UnidentifiedImageError
 from core.exceptions import ApplicationError
 from core.storage import fsync_dir
 
+from ..files import temp_file
 from ..models import LibraryRoot, LoraModel, TrashEntry
 from ..paths import normalize_relative, real_path_in_root, resolve_in_root
 from ..sidecars import PREVIEW_SUFFIXES, SIDECAR_SUFFIXES, sidecar_suffixes, stem_of
@@ -509,7 +510,7 @@ def _preview_store(*, lora: LoraModel, data: bytes) -> LoraModel:
     target = resolve_in_root(lora.root.path, target_rel)
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".atelier-", suffix=".part", dir=folder)
+    fd, tmp = temp_file(folder)  # 0666 & ~umask, not mkstemp's 0600 (loras.files)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(encoded)

@@ -47,6 +47,7 @@ from ..metadata import (
 from ..models import LibraryRoot, LoraModel
 from ..sidecars import INFO_SUFFIXES
 from ..tasks_scan import lora_scan as lora_scan_task
+from ..triggers import removed_words, trigger_words_add_declared, trigger_words_merge
 from . import library_roots_sync
 from .walk import FoundFile, library_walk
 
@@ -117,19 +118,27 @@ def _header(found: FoundFile, hashes: FileHashes) -> tuple[LoraInfo | None, str]
 
 def _apply_adopted(lora: LoraModel, adopted: dict, *, header_words: list[str]) -> None:
     """Merge sidecar values into ``lora`` without overwriting what the user or Civitai set:
-    Civitai ids/JSON, tags, notes, tips, weight and preview only fill blanks; Civitai's base
-    model and trigger words replace header guesses (not values a Civitai lookup already set)."""
+    Civitai ids/JSON, tags, notes, description, tips, weight and preview only fill blanks;
+    Civitai's base model replaces a header guess (not a value a Civitai lookup already set, nor
+    one the user set), A1111's ``sd version`` only fills an empty one; trigger words are merged
+    (``loras.triggers``: none is dropped, none the user removed comes back).
+    ``header_words``: the file's own frequency guess (merged by ``_apply_file``); declared
+    words go before it."""
     had_civitai = bool(lora.civitai_version_id)
+    user_base = bool((lora.user_overrides or {}).get("base_model"))
     if not had_civitai and adopted.get("civitai_version_id"):
         lora.civitai_version_id = adopted["civitai_version_id"]
         lora.civitai_model_id = adopted.get("civitai_model_id")
         lora.civitai = adopted.get("civitai") or {}
-    if adopted.get("base_model") and (not had_civitai or not lora.base_model):
+    if adopted.get("base_model") and not user_base and (not had_civitai or not lora.base_model):
         lora.base_model = adopted["base_model"]
-    if adopted.get("trigger_words") and (not lora.trigger_words
-                                         or lora.trigger_words == header_words):
-        lora.trigger_words = adopted["trigger_words"]
-    for name in ("tags", "notes", "usage_tips"):
+    if adopted.get("base_model_hint") and not lora.base_model:
+        lora.base_model = adopted["base_model_hint"]
+    if adopted.get("trigger_words"):
+        lora.trigger_words = trigger_words_add_declared(
+            lora.trigger_words, adopted["trigger_words"], guess=header_words,
+            removed=removed_words(lora))
+    for name in ("tags", "notes", "usage_tips", "description"):
         if adopted.get(name) and not getattr(lora, name):
             setattr(lora, name, adopted[name])
     if adopted.get("nsfw_level") and not lora.nsfw_level:
@@ -165,10 +174,12 @@ def _apply_file(lora: LoraModel, found: FoundFile, hashes: FileHashes | None,
         lora.network_module = info.network_module
         lora.network_rank = info.network_rank
         lora.network_alpha = info.network_alpha
-        if info.base_model and not lora.civitai_version_id:
+        if info.base_model and not lora.civitai_version_id and not (
+                lora.user_overrides or {}).get("base_model"):
             lora.base_model = info.base_model[:50]
-        if info.trigger_words and not lora.trigger_words:
-            lora.trigger_words = info.trigger_words
+        if info.trigger_words:
+            lora.trigger_words = trigger_words_merge(lora.trigger_words, info.trigger_words,
+                                                     removed=removed_words(lora))
 
 
 class _Report:

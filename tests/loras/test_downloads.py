@@ -63,7 +63,10 @@ def test_download_by_version_id_with_a_real_worker(api_client, fake_civitai, lib
     assert job.kind == "download"
     target = library / "SDXL 1.0" / "character" / "dl_456.safetensors"
     assert target.read_bytes() == data
-    assert files_under(library) == ["SDXL 1.0/character/dl_456.preview.png",
+    # The model, its Civitai preview and the sidecars other tools read (docs/library.md).
+    assert files_under(library) == ["SDXL 1.0/character/dl_456.civitai.info",
+                                    "SDXL 1.0/character/dl_456.json",
+                                    "SDXL 1.0/character/dl_456.preview.png",
                                     "SDXL 1.0/character/dl_456.safetensors"]
     assert job.total_steps == len(data) and job.progress == 1.0
     assert job.result["path"] == "SDXL 1.0/character/dl_456.safetensors"
@@ -189,7 +192,8 @@ def test_broken_transfer_keeps_the_part_and_the_next_download_resumes(fake_civit
     assert job.status == Job.Status.SUCCEEDED, job.error_message
     assert fake_civitai.last("/files/").headers["Range"] == f"bytes={len(kept)}-"
     assert (library / "dl_15.safetensors").read_bytes() == data
-    assert files_under(library) == ["dl_15.preview.png", "dl_15.safetensors"]
+    assert files_under(library) == ["dl_15.civitai.info", "dl_15.json", "dl_15.preview.png",
+                                    "dl_15.safetensors"]
 
 
 @pytest.mark.django_db

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from jobs.models import Job
 from jobs.services import job_create
+from loras.metadata import trigger_words_from_metadata
 from loras.models import LibraryRoot, LoraModel
 from loras.services.scan import library_scan
 from loras.services.walk import library_walk
@@ -234,7 +235,10 @@ def test_civitai_helper_sidecar_wins_and_preview_is_adopted(lib):
     library_scan()
     lora = LoraModel.objects.get()
     assert (lora.civitai_model_id, lora.civitai_version_id) == (111, 222)
-    assert lora.trigger_words == ["hero_v2", "cape"]  # not the ss_tag_frequency guess
+    # Civitai's words first, and the file's own ss_tag_frequency words kept after them
+    # (docs/library.md#never-lose-what-the-user-or-the-file-said).
+    guess = trigger_words_from_metadata(lora.header_metadata)
+    assert guess and lora.trigger_words == ["hero_v2", "cape", *guess]
     assert lora.base_model == "Pony"  # not the header's SDXL 1.0
     assert lora.nsfw_level == 2 and lora.civitai["model"]["name"] == "Hero"
     assert lora.preview == "chars/hero.preview.png"
@@ -270,7 +274,8 @@ def test_sidecar_added_later_is_adopted_without_rehash_and_bad_sidecar_is_report
     report = library_scan()
     lora = LoraModel.objects.get()
     assert report["unchanged"] == 1 and lora.civitai_version_id == 5
-    assert lora.trigger_words == ["civ"]
+    guess = trigger_words_from_metadata(lora.header_metadata)
+    assert lora.trigger_words == ["civ", *guess]  # declared first, the file's words kept
     # A sidecar older than the row is not read again (a broken one would be reported).
     info.write_text("{broken")
     older = lora.updated_at.timestamp() - 10
