@@ -493,7 +493,8 @@ def infotext_for_request(request, image_info: Mapping[str, Any] | None = None, *
         return found.pk if found is not None else None
 
     prompt, ordered = prompt_with_lora_tags(request.prompt, loras, resolve=resolve)
-    model, model_hash = model_name_and_hash(profile.model_path, fallback=profile.slug)
+    model, model_hash = model_name_and_hash(profile.model_path,
+                                            fallback=profile.name or profile.slug)
     vae, vae_hash = _vae_fields(getattr(request, "vae", "") or
                                 str((profile.options or {}).get("vae") or ""))
     enable_hr = bool(getattr(request, "enable_hr", False))
