@@ -244,3 +244,26 @@ def test_img2img_job_counts_the_steps_that_run_from_start_to_end(
     assert job.status == Job.Status.SUCCEEDED, job.error_message
     assert seen and set(seen) == {(4, 4)}, seen
     assert (job.step, job.total_steps) == (4, 4)
+
+
+def test_lineage_fields_cost_no_query_per_image(api_client, user, txt):
+    """operation, source and derived come from the page's joins and one prefetch: listing 3
+    or 12 images takes the same number of queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import ImageFactory
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert api_client.get("/api/images/?page_size=50").status_code == 200
+        return len(ctx.captured_queries)
+
+    ImageFactory(user=user, source=txt, kind="upscale")
+    ImageFactory(user=user, source=txt, kind="img2img")
+    few = count()
+    for _ in range(3):
+        parent = ImageFactory(user=user)
+        ImageFactory(user=user, source=parent, kind="img2img")
+        ImageFactory(user=user, source=parent, kind="upscale")
+    assert count() == few
