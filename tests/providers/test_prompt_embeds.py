@@ -253,7 +253,7 @@ def test_sdxl_matches_diffusers_for_a_plain_prompt(sdxl):
     assert out["prompt_embeds"].shape == (1, 77, 64)
     assert torch.equal(out["prompt_embeds"], embeds)
     assert torch.equal(out["negative_prompt_embeds"], negative)
-    assert torch.equal(out["pooled_prompt_embeds"], pooled)
+    assert torch.allclose(out["pooled_prompt_embeds"], pooled, atol=1e-6)  # batch of 2 vs 1
     assert torch.equal(out["negative_pooled_prompt_embeds"], negative_pooled)
 
 
@@ -293,3 +293,24 @@ def test_pipelines_with_a_t5_encoder_are_not_handled(sd):
     assert not prompt_embeds_supported(flux_like)
     with pytest.raises(PromptEmbedsUnsupported, match="T5EncoderModel"):
         encode_prompts(flux_like, "a cat", "")
+
+
+def test_sdxl_weights_each_encoder_on_its_own_and_pools_the_first_chunk(sdxl):
+    prompt = "a (cat:1.5) " + " ".join(["b"] * 90)  # 2 chunks
+    out = encode_prompts(sdxl, prompt, "x")
+    expected = []
+    for tokenizer, encoder in ((sdxl.tokenizer, sdxl.text_encoder),
+                               (sdxl.tokenizer_2, sdxl.text_encoder_2)):
+        parts = []
+        for chunk in prompt_chunks(tokenizer, prompt):
+            with torch.no_grad():
+                z = encoder(torch.tensor([chunk.tokens]), output_hidden_states=True
+                            ).hidden_states[-2]
+            m = torch.tensor(chunk.multipliers).reshape(1, -1, 1)
+            parts.append(z * m * (z.mean() / (z * m).mean()))
+        expected.append(torch.cat(parts, dim=1))
+    assert torch.allclose(out["prompt_embeds"], torch.cat(expected, dim=-1), atol=1e-5)
+    first = prompt_chunks(sdxl.tokenizer_2, prompt)[0]
+    with torch.no_grad():
+        pooled = sdxl.text_encoder_2(torch.tensor([first.tokens])).text_embeds
+    assert torch.allclose(out["pooled_prompt_embeds"], pooled, atol=1e-6)  # batch of 2 vs 1
