@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from loras.models import LoraModel
+from providers.hires import HIRES_UPSCALERS
 
 from .selectors import image_get, image_list
 from .selectors_pages import (
@@ -22,15 +23,23 @@ from .selectors_pages import (
     usage_summary,
 )
 
+#: Aspect-ratio presets of the generate page (width:height at the profile's base area).
+ASPECT_RATIOS = ("1:1", "3:2", "2:3", "16:9", "9:16")
+
 
 @login_required
 def generate_page(request):
-    """The generate form: style, LoRA picker, model profile with capabilities, live progress,
-    my running jobs. Prefilled from the query string by ``static/generate.js``."""
+    """The generate form: txt2img and img2img/inpaint tabs, style, LoRA picker, model profile
+    with capabilities, sampler, schedule type and VAE (lists from ``GET /api/samplers/``,
+    ``/api/schedulers/`` and ``/api/vaes/``), clip skip, hires fix (the latent and pixel
+    upscalers of ``providers.hires``), aspect presets, PNG Info, live progress, my running
+    jobs. Prefilled from the query string or the last settings by ``static/generate*.js``."""
     recent = image_list(user=request.user)[:12]
     loras = LoraModel.objects.all()[:500]
-    return render(request, "images/generate.html",
-                  {"profiles": profile_choices(), "recent": recent, "loras": loras})
+    return render(request, "images/generate.html", {
+        "profiles": profile_choices(), "recent": recent, "loras": loras,
+        "aspect_ratios": ASPECT_RATIOS, "hr_upscalers": HIRES_UPSCALERS,
+    })
 
 
 @login_required

@@ -167,81 +167,6 @@
     return out;
   }
 
-  /* ---------- LoRA library search ---------- */
-
-  var search = $("lora-search");
-  var results = $("lora-results");
-  var searchMsg = $("lora-search-msg");
-  var searchTimer = null;
-  var searchSeq = 0;
-
-  function hasLora(name) {
-    return collectLoras().some(function (l) { return l.lora === name; });
-  }
-
-  function showResults(items) {
-    results.textContent = "";
-    items.forEach(function (l) {
-      var li = document.createElement("li");
-      var b = document.createElement("button");
-      b.type = "button";
-      b.className = "lora-result";
-      b.dataset.name = l.name;
-      var strong = document.createElement("strong");
-      strong.textContent = l.name;
-      b.appendChild(strong);
-      var meta = [l.base_model, (l.trigger_words || []).slice(0, 3).join(", ")].filter(Boolean);
-      if (meta.length) {
-        var span = document.createElement("span");
-        span.className = "muted";
-        span.textContent = " " + meta.join(" · ");
-        b.appendChild(span);
-      }
-      b.addEventListener("click", function () {
-        if (!hasLora(l.name)) {
-          var w = l.preferred_weight === null || l.preferred_weight === undefined ? 1 : l.preferred_weight;
-          addLoraRow(l.name, w, l.trigger_words || []);
-        }
-        results.hidden = true;
-        search.value = "";
-      });
-      li.appendChild(b);
-      results.appendChild(li);
-    });
-    results.hidden = !items.length;
-  }
-
-  function runSearch() {
-    var q = search.value.trim();
-    var seq = ++searchSeq;
-    if (!q) { showResults([]); searchMsg.textContent = ""; return; }
-    api("GET", search.dataset.api + "?page_size=10&search=" + encodeURIComponent(q)).then(function (r) {
-      if (seq !== searchSeq) return;
-      if (!r.ok || !r.data) {
-        searchMsg.textContent = r.status === 404 ? "The LoRA library API is not available." :
-          "LoRA search failed (HTTP " + r.status + ").";
-        showResults([]);
-        return;
-      }
-      var items = Array.isArray(r.data) ? r.data : (r.data.results || []);
-      searchMsg.textContent = items.length ? "" : "No LoRA matches “" + q + "”.";
-      showResults(items);
-    }, function () {
-      if (seq === searchSeq) searchMsg.textContent = "Could not reach the server.";
-    });
-  }
-
-  if (search) {
-    search.addEventListener("input", function () {
-      clearTimeout(searchTimer);
-      searchTimer = setTimeout(runSearch, 200);
-    });
-    search.addEventListener("keydown", function (ev) {
-      if (ev.key === "Enter") { ev.preventDefault(); clearTimeout(searchTimer); runSearch(); }
-      if (ev.key === "Escape") results.hidden = true;
-    });
-  }
-
   var seedRandom = $("seed-random");
   if (seedRandom) seedRandom.addEventListener("click", function () { field("seed").value = -1; });
 
@@ -285,6 +210,7 @@
   function clearErrors() {
     errorBox.hidden = true;
     errorBox.textContent = "";
+    if (outputEmpty && !result.children.length && progressWrap.hidden) outputEmpty.hidden = false;
     form.querySelectorAll(".invalid").forEach(function (el) {
       el.classList.remove("invalid");
       el.removeAttribute("aria-invalid");
@@ -346,6 +272,7 @@
 
   function renderImages(images) {
     result.textContent = "";
+    form.dispatchEvent(new CustomEvent("atelier:images", { detail: images || [] }));
     (images || []).forEach(function (img) {
       var a = document.createElement("a");
       a.className = "result-item";
@@ -524,8 +451,34 @@
 
   /* ---------- submit ---------- */
 
+  /* POST ``payload`` (an object sent as JSON, or a FormData sent as multipart) to ``url``. */
+  function post(url, payload) {
+    if (!(payload instanceof FormData)) return api("POST", url, payload);
+    return fetch(url, {
+      method: "POST", credentials: "same-origin", body: payload,
+      headers: { "Accept": "application/json", "X-CSRFToken": window.Atelier.csrfToken() },
+    }).then(function (resp) {
+      return resp.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        return { status: resp.status, ok: resp.ok, data: data };
+      });
+    });
+  }
+
+  /* What the other generate_*.js scripts use: they add request fields (bodyHooks), take
+     over the request of another tab (requestFor) and learn of finished images. */
+  var gen = window.Atelier.gen = {
+    form: form, field: field, addLoraRow: addLoraRow, collectLoras: collectLoras,
+    applyProfile: applyProfile, selectedProfile: selectedProfile, showError: showError,
+    clearErrors: clearErrors, insertIntoPrompt: insertIntoPrompt, post: post,
+    bodyHooks: [],  // fn(body): adds fields to the JSON body of POST /api/generate/
+    requestFor: null,  // fn(body) -> {url, payload} | {error, fields} | null (txt2img)
+  };
+
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
+    if (submitBtn.disabled) return;
     clearErrors();
     var body = {
       prompt: field("prompt").value,
@@ -541,6 +494,11 @@
     if (modelSelect && modelSelect.value) body.model = modelSelect.value;
     if (styleSelect && styleSelect.value) body.style = styleSelect.value;
     if (body.n === null) delete body.n;
+    gen.bodyHooks.forEach(function (hook) { hook(body); });
+    var req = gen.requestFor ? gen.requestFor(body) : null;
+    if (req && req.error) { showError(req.error, req.fields || null); return; }
+    var url = req ? req.url : form.dataset.apiGenerate;
+    var payload = req ? req.payload : body;
 
     stopFollowing();
     current = null;
@@ -550,7 +508,7 @@
     progress.dataset.status = "sending";
     progressText.textContent = "Sending…";
 
-    api("POST", form.dataset.apiGenerate, body).then(function (r) {
+    post(url, payload).then(function (r) {
       if (r.status === 202 && r.data && r.data.job) {
         result.textContent = "";
         if (outputEmpty) outputEmpty.hidden = true;

@@ -111,6 +111,7 @@
   }
 
   window.Atelier.refreshQueue = refreshQueue;
-  loadStyles(new URLSearchParams(location.search).get("style"));
+  var gen = window.Atelier.gen || {};
+  loadStyles(new URLSearchParams(location.search).get("style") || gen.savedStyle || "");
   refreshQueue();
 })();
