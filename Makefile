@@ -51,9 +51,12 @@ migrate: install
 	echo "[run] database migrated: $$($(SINCE))"
 
 # One process migrates, creates the admin user and the demo model, serves, and says where once
-# the first page has been answered (core/management/commands/bootstrap.py).
+# the first page has been answered (core/management/commands/bootstrap.py). uv installs without
+# compiling bytecode: the first start writes it (even where PYTHONDONTWRITEBYTECODE is set), so
+# the next start is fast.
 run: install
-	@RUN_STARTED_AT=$(STARTED) HOST=$(HOST) PORT=$(PORT) $(PY) manage.py bootstrap --serve
+	@RUN_STARTED_AT=$(STARTED) HOST=$(HOST) PORT=$(PORT) PYTHONDONTWRITEBYTECODE= \
+	  $(PY) manage.py bootstrap --serve
 
 # Browser tests drive Debian's chromium (never a downloaded browser); narration tests need
 # espeak-ng. Both are Debian packages, installed when missing.
