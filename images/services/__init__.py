@@ -36,7 +36,12 @@ from providers.vae import vae_resolve
 from ..infotext import infotext_for_request
 from ..models import GenerationRequest, Image
 from ..pngmeta import png_bytes, thumbnail_bytes
-from ..prompt import PromptSyntaxError, parse_prompt_attention, parse_prompt_loras
+from ..prompt import (
+    PromptSyntaxError,
+    parse_prompt_attention,
+    parse_prompt_loras,
+    prompt_check_supported,
+)
 from ..tasks import generation_run as generation_run_task
 
 MAX_SEED = 2**32 - 1
@@ -59,10 +64,12 @@ def _resolve_loras(*, prompt: str, loras: list[dict], negative_prompt: str = "",
     try:
         clean, tagged = parse_prompt_loras(prompt)
         parse_prompt_attention(clean)
+        prompt_check_supported(clean)  # AND, prompt editing, alternation: refused, named
     except PromptSyntaxError as exc:
         raise ApplicationError("invalid", str(exc), fields={"prompt": [str(exc)]}) from None
     try:
         parse_prompt_attention(negative_prompt or "")
+        prompt_check_supported(negative_prompt or "", negative=True)
     except PromptSyntaxError as exc:
         raise ApplicationError("invalid", str(exc),
                                fields={"negative_prompt": [str(exc)]}) from None
