@@ -366,12 +366,14 @@ def request_params_from_infotext(info: Infotext) -> dict[str, Any]:
     }
 
 
-def generate_body(params: Mapping[str, Any], *, model: str | None = None) -> dict[str, Any]:
+def generate_body(params: Mapping[str, Any], *, model: str | None = None,
+                  vae: str | None = None) -> dict[str, Any]:
     """The ``POST /api/generate/`` body for PNG Info's ``parameters`` (A1111 API names where
     Atelier has them: ``sampler``, ``scheduler``, ``clip_skip``, ``enable_hr``, ``hr_scale``,
     ``hr_upscaler``, ``hr_second_pass_steps``, ``denoising_strength``; ``cfg_scale`` is
     ``guidance_scale``). Fields the parameters lack are left out (the profile's defaults
-    apply); LoRAs stay as the prompt's tags. ``model``: a profile slug to generate with."""
+    apply); LoRAs stay as the prompt's tags. ``model``: a profile slug to generate with;
+    ``vae``: a VAE name Atelier has (``GET /api/vaes/``)."""
     body: dict[str, Any] = {
         "prompt": params.get("prompt"), "negative_prompt": params.get("negative_prompt"),
         "steps": params.get("steps"), "sampler": params.get("sampler") or None,
@@ -379,7 +381,7 @@ def generate_body(params: Mapping[str, Any], *, model: str | None = None) -> dic
         "guidance_scale": params.get("cfg_scale"), "seed": params.get("seed"),
         "width": params.get("width"), "height": params.get("height"),
         "clip_skip": params.get("clip_skip") if (params.get("clip_skip") or 1) > 1 else None,
-        "model": model,
+        "model": model, "vae": vae,
     }
     if params.get("enable_hr"):
         body.update(enable_hr=True, hr_scale=params.get("hr_scale"),

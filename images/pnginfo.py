@@ -266,6 +266,19 @@ def _model_resource(name: str | None, model_hash: str | None) -> dict[str, Any] 
             "civitai_lookup_url": CIVITAI_BY_HASH.format(hash=model_hash) if model_hash else None}
 
 
+def _vae_resource(name: str | None, vae_hash: str | None) -> dict[str, Any] | None:
+    """The VAE an infotext names (A1111 writes the file name), found when the VAE folder
+    (``GET /api/vaes/``) has a file or folder of that name or stem."""
+    if not name:
+        return None
+    from providers.vae import vae_choices
+
+    choices = vae_choices()
+    match = next((c for c in choices if name in (c, c.removesuffix(".safetensors"))), None)
+    return {"name": match or name, "hash": vae_hash, "found": match is not None,
+            "civitai_lookup_url": CIVITAI_BY_HASH.format(hash=vae_hash) if vae_hash else None}
+
+
 def _lora_resources(loras: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each LoRA resolved in the library: by its hash (A1111's short hash is the first 12 hex
     of AutoV3; a SHA-256/AutoV2 prefix also matches), else by name (file stem, alias, name)."""
@@ -302,7 +315,8 @@ def png_info(*, upload) -> dict[str, Any]:
         hr_upscaler, denoising_strength, model, model_hash, vae, vae_hash, loras: [{name,
         weight, ...}], version}`` (``{}`` when the image carries none), ``"raw"`` (the text as
         stored: the infotext, or the JSON of the chunks), ``"resources": {"model": {name,
-        hash, found, profile, profile_name, civitai_lookup_url} | None, "loras": [{name,
+        hash, found, profile, profile_name, civitai_lookup_url} | None, "vae": {name, hash,
+        found, civitai_lookup_url} | None, "loras": [{name,
         weight, hash, found, lora_id, civitai_lookup_url}]}``, ``"message"``}``.
 
     Raises:
@@ -335,14 +349,16 @@ def png_info(*, upload) -> dict[str, Any]:
         parameters = _a1111_parameters(raw)
     if not parameters:
         return {"generator": None, "parameters": {}, "raw": "",
-                "resources": {"model": None, "loras": []}, "request": {},
+                "resources": {"model": None, "vae": None, "loras": []}, "request": {},
                 "message": "This image carries no generation parameters that Atelier can read "
                            "(A1111, ComfyUI, InvokeAI, NovelAI, Fooocus)."}
     model = _model_resource(parameters.get("model"), parameters.get("model_hash"))
+    vae = _vae_resource(parameters.get("vae"), parameters.get("vae_hash"))
     return {
         "generator": generator, "parameters": parameters, "raw": raw,
-        "resources": {"model": model,
+        "resources": {"model": model, "vae": vae,
                       "loras": _lora_resources(parameters.get("loras") or [])},
-        "request": generate_body(parameters, model=model["profile"] if model else None),
+        "request": generate_body(parameters, model=model["profile"] if model else None,
+                                 vae=vae["name"] if vae and vae["found"] else None),
         "message": f"Parameters read from a {generator} image.",
     }

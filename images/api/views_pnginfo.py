@@ -33,8 +33,9 @@ PngInfoResponse = inline_serializer("PngInfoResponse", fields={
                                         "vae, vae_hash, loras [{name, weight}], version."),
     "raw": serializers.CharField(help_text="The metadata text as stored in the file."),
     "resources": serializers.DictField(help_text="model {name, hash, found, profile, "
-                                       "civitai_lookup_url}, loras [{name, weight, hash, found,"
-                                       " lora_id, civitai_lookup_url}]."),
+                                       "civitai_lookup_url}, vae {name, hash, found}, loras "
+                                       "[{name, weight, hash, found, lora_id, "
+                                       "civitai_lookup_url}]."),
     "request": serializers.DictField(help_text="The POST /api/generate/ body that makes the "
                                      "image again (the found model profile as `model`)."),
     "message": serializers.CharField(),

@@ -160,3 +160,12 @@ def test_generate_writes_the_infotext_it_was_given(
     scale = params["hr_scale"] if params["enable_hr"] else 1
     assert (image.width, image.height) == (int(params["width"] * scale),
                                            int(params["height"] * scale))
+    # PNG Info on the PNG Atelier wrote: the same request again, every resource in the library
+    # (the checkpoint by the AutoV2 hashed while writing, the LoRAs by their short hash).
+    image.file.seek(0)
+    info = api_client.post("/api/png-info/", {"image": image.file}, format="multipart").json()
+    assert info["generator"] == "AUTOMATIC1111"
+    assert info["resources"]["model"]["found"] and info["resources"]["model"]["profile"] == "rt"
+    assert all(x["found"] for x in info["resources"]["loras"])
+    assert {k: v for k, v in info["request"].items() if k != "prompt"} == \
+        {k: v for k, v in body.items() if k != "prompt"}

@@ -253,7 +253,8 @@ def test_an_image_without_parameters(api_client):
     assert response.status_code == 200
     body = response.json()
     assert body["generator"] is None and body["parameters"] == {} and body["message"]
-    assert body["resources"] == {"model": None, "loras": []} and body["request"] == {}
+    assert body["resources"] == {"model": None, "vae": None, "loras": []}
+    assert body["request"] == {}
 
 
 @pytest.mark.django_db
@@ -304,3 +305,19 @@ def test_the_schema_lists_the_errors():
     operation = schema["paths"]["/api/png-info/"]["post"]
     assert {"400", "401", "429"} <= set(operation["responses"])
     assert "multipart/form-data" in operation["requestBody"]["content"]
+
+
+@pytest.mark.django_db
+def test_vae_resolved_in_the_vae_folder(api_client, settings, tmp_path):
+    text = (CORPUS / "16-unipc-vae.txt").read_text(encoding="utf-8")
+    settings.VAE_DIR = str(tmp_path / "VAE")
+    body = _post(api_client, _png({"parameters": text})).json()
+    assert body["resources"]["vae"] == {
+        "name": "vae-ft-mse-840000-ema-pruned.safetensors", "hash": "735e4c3a44",
+        "found": False, "civitai_lookup_url": BY_HASH + "735e4c3a44"}
+    assert "vae" not in body["request"]  # generate would refuse a VAE Atelier does not have
+    (tmp_path / "VAE").mkdir()
+    (tmp_path / "VAE" / "vae-ft-mse-840000-ema-pruned.safetensors").write_bytes(b"weights")
+    body = _post(api_client, _png({"parameters": text})).json()
+    assert body["resources"]["vae"]["found"] is True
+    assert body["request"]["vae"] == "vae-ft-mse-840000-ema-pruned.safetensors"
