@@ -48,7 +48,8 @@ class EditSerializer(_SourceSerializer):
     seed = serializers.IntegerField(min_value=-1, max_value=2**32 - 1, required=False,
                                     allow_null=True, default=None)
     n = serializers.IntegerField(min_value=1, max_value=8, default=1)
-    loras = LoraRefSerializer(many=True, required=False, default=list)
+    # Omitted or null: the source image's LoRAs are kept; []: none besides prompt tags.
+    loras = LoraRefSerializer(many=True, required=False, allow_null=True, default=None)
 
     def validate_width(self, value):
         if value is not None and value % 8:

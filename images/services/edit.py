@@ -234,7 +234,8 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
     wanted = params.get("loras")
     if wanted is None:  # not said: the source's LoRAs stay (an edit of a LoRA image keeps it)
         wanted = image_lora_refs(source)
-    clean, loras = _resolve_loras(prompt=prompt, loras=wanted)
+    clean, loras = _resolve_loras(prompt=prompt, loras=wanted, negative_prompt=negative,
+                                  profile=profile)  # 400 lora_incompatible before queuing
     if not clean:
         raise ApplicationError("invalid", "prompt: nothing left once LoRA tags are removed.",
                                fields={"prompt": ["The prompt has no text besides LoRA tags."]})
