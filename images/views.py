@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from loras.compat import PIPELINE_FAMILIES, base_model_family
 from loras.models import LoraModel
 from providers.hires import HIRES_UPSCALERS
 
@@ -27,6 +28,22 @@ from .selectors_pages import (
 ASPECT_RATIOS = ("1:1", "3:2", "2:3", "16:9", "9:16")
 
 
+def _lora_fit_table(profiles: list[dict]) -> dict:
+    """What the LoRA picker needs to list fitting LoRAs first (the server checks again before
+    queuing, ``loras.compat.loras_check``): ``{"lora_families": {base_model: family},
+    "profile_families": {slug: [family, ...]}}`` with ``loras.compat``'s family names; a base
+    model of unknown family maps to ``""`` (it fits anything)."""
+    bases = (LoraModel.objects.exclude(base_model="")
+             .values_list("base_model", flat=True).distinct())
+    out = {"lora_families": {b: base_model_family(b) for b in bases}, "profile_families": {}}
+    for choice in profiles:
+        p = choice["profile"]
+        narrowed = base_model_family((p.options or {}).get("base_model", ""))
+        out["profile_families"][p.slug] = (
+            [narrowed] if narrowed else list(PIPELINE_FAMILIES.get(p.pipeline_type, ())))
+    return out
+
+
 @login_required
 def generate_page(request):
     """The generate form: txt2img and img2img/inpaint tabs, style, LoRA picker, model profile
@@ -36,9 +53,11 @@ def generate_page(request):
     jobs. Prefilled from the query string or the last settings by ``static/generate*.js``."""
     recent = image_list(user=request.user)[:12]
     loras = LoraModel.objects.all()[:500]
+    profiles = profile_choices()
     return render(request, "images/generate.html", {
-        "profiles": profile_choices(), "recent": recent, "loras": loras,
+        "profiles": profiles, "recent": recent, "loras": loras,
         "aspect_ratios": ASPECT_RATIOS, "hr_upscalers": HIRES_UPSCALERS,
+        "lora_fit": _lora_fit_table(profiles),
     })
 
 

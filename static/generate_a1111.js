@@ -46,11 +46,16 @@
   /* Fill ``select`` (keeping its first, default option) from GET ``url``; entries with
      ``supported: false`` (A1111 names diffusers cannot run) are listed disabled with the
      reason. Resolves true when the list came. */
+  var samplerMeta = {};  // label -> the /api/samplers/ entry
+
   function loadList(select, url, skip) {
     if (!select || !url) return Promise.resolve(false);
     return api("GET", url).then(function (r) {
       if (!r.ok || !r.data) return false;
       var items = Array.isArray(r.data) ? r.data : (r.data.results || []);
+      if (select.id === "id_sampler") {
+        items.forEach(function (item) { samplerMeta[entryLabel(item)] = item; });
+      }
       var wanted = select.value;
       while (select.options.length > 1) select.remove(1);
       items.forEach(function (item) {
@@ -61,6 +66,7 @@
         opt.textContent = label;
         if (item && item.supported === false) {
           opt.disabled = true;
+          opt.dataset.unsupported = "1";
           opt.textContent = label + " (not available)";
           opt.title = item.reason || "";
         }
@@ -84,6 +90,7 @@
       samplerInfo.textContent = "The sampler list is not available from this server; the " +
         "model's default sampler is used.";
     }
+    describeSampler();
     var vaeInfo = $("vae-info");
     if (vaeInfo && ok[2] && vaeSelect.options.length <= 1) {
       vaeInfo.textContent = "No VAE in the server's VAE folder: the model's own is used.";
@@ -91,6 +98,29 @@
       vaeInfo.textContent = "The VAE list is not available from this server.";
     }
   });
+
+  /* The schedule types the chosen sampler runs with (others disabled) and what "Automatic"
+     means for it (A1111's default schedule of the sampler). */
+  function describeSampler() {
+    if (!schedulerSelect) return;
+    var meta = samplerMeta[samplerSelect.value] || null;
+    var allowed = meta && meta.schedule_types && meta.schedule_types.length ? meta.schedule_types : null;
+    Array.prototype.forEach.call(schedulerSelect.options, function (opt, i) {
+      if (i === 0) {
+        var d = meta && meta.default_schedule_type;
+        opt.textContent = d && d !== "Automatic" ? "Automatic (" + d + ")" : "Automatic";
+        return;
+      }
+      opt.disabled = !!opt.dataset.unsupported || (!!allowed && allowed.indexOf(opt.value) === -1);
+    });
+    if (samplerInfo && meta && meta.supported === false) {
+      samplerInfo.textContent = meta.name + ": " + (meta.reason || "not available here.");
+    } else if (samplerInfo && samplerSelect.options.length > 1) {
+      samplerInfo.textContent = "";
+    }
+  }
+  gen.describeSampler = describeSampler;
+  if (samplerSelect) samplerSelect.addEventListener("change", describeSampler);
 
   /* ---------- request fields ---------- */
 

@@ -1,6 +1,7 @@
 /* Atelier generate page: the LoRA library search (GET /api/loras/?search=) of the LoRA picker.
- * LoRAs whose base model fits the selected model profile come first; the others are marked
- * (issue 13, item 5). The server checks again before queuing (400 lora_incompatible). */
+ * LoRAs whose base model fits the selected model profile (families of loras.compat) come first;
+ * the others are marked (issue 13, item 5). The server checks again before queuing (400
+ * lora_incompatible), including what the page cannot know (the file's text width). */
 (function () {
   "use strict";
 
@@ -15,29 +16,20 @@
   var searchTimer = null;
   var searchSeq = 0;
 
-  /* The model family of a Civitai base-model label ("SD 1.5", "SDXL 1.0", "Pony",
-     "Illustrious", "Flux.1 D", ...) in the terms of a profile's pipeline_type (sd, sdxl,
-     flux, sd3); "" when the label says nothing we know. */
-  function family(baseModel) {
-    var b = String(baseModel || "").toLowerCase();
-    if (!b) return "";
-    if (/flux/.test(b)) return "flux";
-    if (/sd ?3/.test(b)) return "sd3";
-    if (/sdxl|xl|pony|illustrious|noobai|playground/.test(b)) return "sdxl";
-    if (/sd ?1|sd ?2|^sd$/.test(b)) return "sd";
-    return "";
-  }
+  /* The families of loras.compat, rendered by the page: {"lora_families": {base_model:
+     family}, "profile_families": {slug: [family]}} (see images/views.py _lora_fit_table). */
+  var table = { lora_families: {}, profile_families: {} };
+  try { table = JSON.parse($("lora-fit").textContent) || table; } catch (e) { /* none */ }
 
-  /* true: fits the selected model; false: does not; null: unknown (either side). */
+  /* true: fits the selected model; false: made for another family; null: unknown (a base
+     model the page cannot place, or a profile type with no family, as remote providers). */
   function fits(lora) {
-    var opt = modelSelect && modelSelect.selectedOptions ? modelSelect.selectedOptions[0] : null;
-    var pipe = opt ? String(opt.dataset.pipeline || "").toLowerCase() : "";
-    var fam = family(lora.base_model);
-    if (!fam || ["sd", "sdxl", "flux", "sd3"].indexOf(pipe) === -1) return null;
-    return fam === pipe;
+    var wanted = table.profile_families[modelSelect ? modelSelect.value : ""] || [];
+    var fam = table.lora_families[lora.base_model || ""] || "";
+    if (!fam || !wanted.length) return null;
+    return wanted.indexOf(fam) !== -1;
   }
   gen.loraFits = fits;
-  gen.loraFamily = family;
 
   function hasLora(name) {
     return gen.collectLoras().some(function (l) { return l.lora === name; });
@@ -71,8 +63,8 @@
       if (fit === false) {
         var warn = document.createElement("span");
         warn.className = "lora-fit-warning";
-        warn.textContent = " · not for " + (modelSelect.selectedOptions[0].dataset.pipeline || "") +
-          " models";
+        warn.textContent = " · " + table.lora_families[l.base_model] + " LoRA, not for this model (" +
+          (table.profile_families[modelSelect.value] || []).join("/") + ")";
         b.appendChild(warn);
         b.title = "This LoRA was made for another model family; the server will refuse it.";
       }

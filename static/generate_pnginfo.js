@@ -95,6 +95,7 @@
     document.querySelectorAll("#lora-list .lora-row").forEach(function (r) { r.remove(); });
     if (gen.updateHires) gen.updateHires();
     if (gen.markPreset) gen.markPreset();
+    if (gen.describeSampler) gen.describeSampler();
     if (gen.saveSettings) gen.saveSettings();
     return set;
   }

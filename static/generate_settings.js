@@ -68,6 +68,7 @@
     }
     if (gen.updateHires) gen.updateHires();
     if (gen.markPreset) gen.markPreset();
+    if (gen.describeSampler) gen.describeSampler();
   }
 
   var q = new URLSearchParams(location.search);

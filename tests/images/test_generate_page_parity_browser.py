@@ -26,12 +26,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 #: An A1111 infotext as ``create_infotext`` writes it (prompt, negative, then the settings
 #: line); hires fix and clip skip included.
+A1111_PROMPT = "a (lighthouse:1.2) on a cliff at dusk, oil painting <lora:sumi-ink:0.8>"
 A1111_INFOTEXT = (
-    "a (lighthouse:1.2) on a cliff at dusk, oil painting\n"
+    f"{A1111_PROMPT}\n"
     "Negative prompt: blurry, low quality\n"
     "Steps: 7, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 1234567, "
     "Size: 64x96, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.45, "
-    "Clip skip: 2, Hires upscale: 1.5, Hires steps: 3, Hires upscaler: Latent, Version: v1.10.1"
+    "Clip skip: 2, Hires upscale: 1.5, Hires steps: 3, Hires upscaler: Latent, "
+    'Lora hashes: "sumi-ink: 0123456789ab", Version: v1.10.1'
 )
 
 
@@ -121,7 +123,11 @@ def test_a1111_controls_post_their_fields_and_ctrl_enter_submits(asgi_live_serve
     expect(page.locator("#hires-fields")).to_be_hidden()
 
     page.fill("#id_prompt", "a lighthouse, (oil painting:1.2)")
+    # A1111 samplers diffusers cannot run are listed but disabled.
+    expect(page.locator("#id_sampler option[value='DPM++ 2S a CFG++']")).to_be_disabled()
     page.select_option("#id_sampler", "DPM++ 2M")
+    expect(page.locator("#id_scheduler option").first).to_have_text("Automatic (Karras)")
+    expect(page.locator("#id_scheduler option[value='KL Optimal']")).to_be_disabled()
     page.select_option("#id_scheduler", "Karras")
     page.fill("#id_clip_skip", "2")
     page.check("#id_enable_hr")
@@ -198,7 +204,10 @@ def test_aspect_presets_reuse_seed_and_settings_survive_reload(asgi_live_server,
     # Settings made now are there after a reload.
     page.fill("#id_negative_prompt", "fog")
     page.fill("#id_steps", "6")
-    page.select_option("#id_sampler", "Euler a")
+    page.select_option("#id_sampler", "Euler a")  # runs with no Karras sigmas
+    expect(page.locator("#id_scheduler option[value=Karras]")).to_be_disabled()
+    page.select_option("#id_sampler", "Euler")
+    expect(page.locator("#id_scheduler option[value=Karras]")).to_be_enabled()
     page.select_option("#id_scheduler", "Exponential")
     page.fill("#id_clip_skip", "3")
     page.select_option("#id_vae", "kl-f8-anime.safetensors")
@@ -207,7 +216,7 @@ def test_aspect_presets_reuse_seed_and_settings_survive_reload(asgi_live_server,
     page.click("#aspect-presets [data-ratio='3:2']")
     page.reload()
     _expect_form(page, prompt="a heron at dawn", negative_prompt="fog", steps="6", seed=seed,
-                 sampler="Euler a", scheduler="Exponential", clip_skip="3",
+                 sampler="Euler", scheduler="Exponential", clip_skip="3",
                  vae="kl-f8-anime.safetensors", hr_scale="1.5", width="80", height="56")
     expect(page.locator("#id_enable_hr")).to_be_checked()
     expect(page.locator("#hires-size")).to_have_text("→ 120×80")
@@ -245,8 +254,19 @@ def _drop_file(page, selector: str, data: bytes, name: str, mime: str = "image/p
         page.dispatch_event(selector, event, {"dataTransfer": transfer})
 
 
-def test_dropped_a1111_png_fills_the_form(asgi_live_server, page_and_errors, tmp_path):
+@pytest.fixture
+def checkpoint_profile(db):
+    """A profile named as the infotext's checkpoint (PNG Info resolves ``Model:`` by name)."""
+    from tests.factories import ModelProfileFactory
+
+    return ModelProfileFactory(slug="v1-5-pruned-emaonly", name="SD 1.5 pruned",
+                               is_default=False)
+
+
+def test_dropped_a1111_png_fills_the_form(asgi_live_server, checkpoint_profile, page_and_errors,
+                                          tmp_path):
     page, errors = page_and_errors
+    expect(page.locator("#id_model")).to_have_value("fake")
     # Rows and hires settings of an earlier request are replaced by the file's.
     page.fill("#lora-search", "")
     page.click("#lora-add")
@@ -256,7 +276,7 @@ def test_dropped_a1111_png_fills_the_form(asgi_live_server, page_and_errors, tmp
 
     expect(page.locator("#pnginfo-result")).to_be_visible()
     expect(page.locator("#pnginfo-summary")).to_contain_text("Filled")
-    _expect_form(page, prompt="a (lighthouse:1.2) on a cliff at dusk, oil painting",
+    _expect_form(page, model="v1-5-pruned-emaonly", prompt=A1111_PROMPT,
                  negative_prompt="blurry, low quality", steps="7", sampler="DPM++ 2M",
                  scheduler="Karras", guidance_scale="6.5", seed="1234567", width="64",
                  height="96", clip_skip="2", hr_scale="1.5", hr_second_pass_steps="3",
@@ -265,6 +285,15 @@ def test_dropped_a1111_png_fills_the_form(asgi_live_server, page_and_errors, tmp
     expect(page.locator("#hires-size")).to_have_text("→ 96×144")
     expect(page.locator("#lora-list .lora-row")).to_have_count(0)
     expect(page.locator("#pnginfo-raw")).to_contain_text("Version: v1.10.1")
+    # The LoRA the library lacks is listed with its Civitai lookup by hash; the checkpoint was
+    # found (its profile is selected), so it is not.
+    missing = page.locator("#pnginfo-missing .pnginfo-missing-item")
+    expect(missing).to_have_count(1)
+    expect(missing).to_have_attribute("data-name", "sumi-ink")
+    expect(missing).to_contain_text("hash 0123456789ab")
+    expect(missing.locator("a.pnginfo-civitai")).to_have_attribute(
+        "href", "https://civitai.com/api/v1/model-versions/by-hash/0123456789ab")
+    expect(page.locator("#pnginfo-summary")).to_contain_text("1 missing from the library")
     assert len(sent) == 1 and "multipart/form-data" in sent[0].headers["content-type"]
 
     shots = _shots_dir(tmp_path)
@@ -372,7 +401,7 @@ def test_lora_picker_lists_compatible_loras_first(asgi_live_server, sd_profile_a
     listed = items.evaluate_all("bs => bs.map(b => [b.dataset.name, b.dataset.fits])")
     assert listed[:2] == [["ink-15", "true"], ["ink-any", "unknown"]]
     assert sorted(listed[2:]) == [["ink-flux", "false"], ["ink-xl", "false"]]
-    expect(items.nth(2)).to_contain_text("not for sd models")
+    expect(items.nth(2)).to_contain_text("LoRA, not for this model (SD1.x/SD2.x)")
     expect(page.locator("#lora-search-msg")).to_contain_text("2 of 4 are for another model family")
 
     # Another model re-sorts the open list.
