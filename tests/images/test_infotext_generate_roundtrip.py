@@ -169,3 +169,34 @@ def test_generate_writes_the_infotext_it_was_given(
     assert all(x["found"] for x in info["resources"]["loras"])
     assert {k: v for k, v in info["request"].items() if k != "prompt"} == \
         {k: v for k, v in body.items() if k != "prompt"}
+
+
+@pytest.mark.django_db
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_every_applied_lora_is_a_tag_under_the_name_a1111_resolves(
+        api_client, tmp_path, demo_folder, models_dir, demo_lora_bytes,
+        django_capture_on_commit_callbacks):
+    """A tag typed as a library id and a LoRA sent in the JSON ``loras`` field by its
+    ``ss_output_name`` alias (with a separate text-encoder weight) both come back as tags A1111
+    resolves, with their ``Lora hashes``."""
+    ModelProfileFactory(slug="rt", provider="diffusers_local", pipeline_type="sd",
+                        model_path=str(models_dir / "v1-5-pruned-emaonly.safetensors"),
+                        options={"config": str(demo_folder)}, is_default=False)
+    root = LibraryRootFactory(path=str(tmp_path / "loras"))
+    by_id = LoraFactory(root=root, name="ink_style_v3", content=demo_lora_bytes)
+    aliased = LoraFactory(root=root, name="detail_tweaker_v1", content=demo_lora_bytes,
+                          header_metadata={"ss_output_name": "add_detail"})
+    body = {"model": "rt", "prompt": f"a lighthouse <lora:{by_id.pk}:0.6>, night",
+            "steps": 2, "width": 64, "height": 64, "seed": 5,
+            "loras": [{"lora": "add_detail", "weight": 0.8, "te_weight": 0.4}]}
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api_client.post("/api/generate/", body, format="json")
+    assert response.status_code == 202, response.content
+    job = generation_run(request_id=response.json()["id"])
+    assert job.status == Job.Status.SUCCEEDED, job.error_message
+    info = parse_infotext(Image.objects.get(request_id=response.json()["id"]).parameters)
+    assert info.prompt == "a lighthouse <lora:ink_style_v3:0.6>, night <lora:add_detail:0.4:0.8>"
+    by_id.refresh_from_db()
+    aliased.refresh_from_db()
+    assert hash_list_parse(info.params["Lora hashes"]) == [
+        ("ink_style_v3", by_id.short_hash), ("add_detail", aliased.short_hash)]
