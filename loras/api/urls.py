@@ -6,5 +6,6 @@ these explicit paths come first so ``/api/loras/scan/`` is not taken for a LoRA 
 
 from .urls_civitai import urlpatterns as civitai_urls
 from .urls_scan import urlpatterns as scan_urls
+from .urls_updates import urlpatterns as update_urls
 
-urlpatterns = [*scan_urls, *civitai_urls]
+urlpatterns = [*scan_urls, *civitai_urls, *update_urls]
