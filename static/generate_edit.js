@@ -21,6 +21,8 @@
 
   /* ---------- tabs ---------- */
 
+  var NOT_FOR_EDIT = ["sampler", "scheduler", "clip_skip", "vae"];
+
   function setMode(mode) {
     form.dataset.mode = mode;
     document.querySelectorAll(".gen-tab").forEach(function (tab) {
@@ -31,6 +33,14 @@
     form.querySelectorAll("[data-modes]").forEach(function (el) {
       el.hidden = el.dataset.modes.split(" ").indexOf(mode) === -1;
     });
+    // POST /api/edit/ takes no sampler, schedule type, clip skip or VAE (yet): greyed out
+    // rather than sent and silently ignored.
+    NOT_FOR_EDIT.forEach(function (name) {
+      var el = field(name);
+      if (el) el.disabled = mode === "img2img";
+    });
+    var note = $("edit-fields-note");
+    if (note) note.hidden = mode !== "img2img";
     if (gen.updateHires) gen.updateHires();
   }
   gen.setMode = setMode;
@@ -213,7 +223,7 @@
   /* ---------- the request ---------- */
 
   var EDIT_FIELDS = ["negative_prompt", "width", "height", "steps", "guidance_scale", "seed",
-    "n", "model", "sampler", "scheduler", "clip_skip", "vae"];
+    "n", "model"];
 
   gen.requestFor = function (body) {
     if (form.dataset.mode !== "img2img") return null;

@@ -316,6 +316,10 @@ def test_img2img_tab_paints_a_mask_and_inpaints(asgi_live_server, page_and_error
     expect(page.locator("#edit-source")).to_be_visible()
     expect(page.locator("#hires")).to_be_hidden()
     expect(page.locator("#pnginfo")).to_be_hidden()
+    # /api/edit/ has no sampler, schedule type, clip skip or VAE: greyed out, not sent.
+    for name in ("sampler", "scheduler", "clip_skip", "vae"):
+        expect(page.locator(f"#id_{name}")).to_be_disabled()
+    expect(page.locator("#edit-fields-note")).to_be_visible()
     page.fill("#id_prompt", "a red door")
 
     # Without a source image the page says what is missing and sends nothing.
