@@ -4,7 +4,9 @@ Image filters: ``project`` (id), ``tag`` (name or slug), ``model`` (model profil
 case-insensitive), ``lora`` (LoRA name or library id, as recorded at generation),
 ``provider``, ``favorite`` / ``is_public`` (true/false), ``created_after`` /
 ``created_before`` (dates ``YYYY-MM-DD``, inclusive), ``q`` (text in prompt, title or
-caption), ``user`` (owner's username).
+caption), ``user`` (owner's username); ``ordering`` by ``created_at``, ``id``, ``is_favorite``,
+``model_name`` or ``seed`` (comma-separated, ``-`` for descending; the gallery sends a unique
+last key, ``-id``, so pages never overlap).
 """
 
 import json
@@ -64,7 +66,9 @@ class ImageFilter(django_filters.FilterSet):
     created_before = IsoDateFilter(field_name="created_at", lookup_expr="date__lte")
     q = django_filters.CharFilter(method="filter_q")
     user = django_filters.CharFilter(field_name="user__username")
-    ordering = StrictOrderingFilter(fields=(("created_at", "created_at"), ("id", "id")))
+    ordering = StrictOrderingFilter(fields=(("created_at", "created_at"), ("id", "id"),
+                                            ("is_favorite", "is_favorite"),
+                                            ("model_name", "model_name"), ("seed", "seed")))
 
     class Meta:
         model = Image
