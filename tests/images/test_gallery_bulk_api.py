@@ -184,7 +184,7 @@ def test_zip_of_many_images_streams_in_chunks(api_client, user, settings):
 
     # Incompressible pixels, so each PNG is about 200 KB and the archive several chunks.
     imgs = []
-    for i in range(12):
+    for _ in range(12):
         img = ImageFactory(user=user)
         PILImage.frombytes("RGB", (256, 256), os.urandom(256 * 256 * 3)).save(img.file.path)
         imgs.append(img)
