@@ -30,6 +30,17 @@ class ModelProfile(models.Model):
     max_height = models.PositiveIntegerField(default=1024)
     enabled = models.BooleanField(default=True)
     is_default = models.BooleanField(default=False, help_text="Used when a request names no model.")
+    #: "library": made by ``providers.checkpoints.checkpoints_sync`` from a file under
+    #: CHECKPOINT_ROOTS (docs/checkpoints.md); "manual": typed in by a person. A library profile
+    #: whose synced fields a person changed becomes "manual" and the sync leaves it alone.
+    source = models.CharField(
+        max_length=20, default="manual", choices=[("manual", "Manual"), ("library", "Library")],
+        help_text="library: found in CHECKPOINT_ROOTS and kept in step with the file.",
+    )
+    #: The field values the checkpoint sync last wrote (how a hand edit is recognised).
+    library_state = models.JSONField(default=dict, blank=True, editable=False)
+    note = models.CharField(max_length=500, blank=True,
+                            help_text="Why a library checkpoint is disabled or may not load.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

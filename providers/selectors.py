@@ -21,14 +21,16 @@ MODELS_KEY = "providers:models:{}"
 
 
 def profile_get(*, slug: str | None) -> ModelProfile:
-    """The enabled profile ``slug``, or the default profile when ``slug`` is empty.
+    """The enabled profile ``slug`` (or, failing that, named ``slug``), or the default profile
+    when ``slug`` is empty.
 
     Raises:
         ApplicationError: 400 ``unknown_model`` naming the available profiles.
     """
     qs = ModelProfile.objects.filter(enabled=True)
-    profile = qs.filter(slug=slug).first() if slug else (
-        qs.filter(is_default=True).first() or qs.first())
+    # By slug, else by name (a library checkpoint's name is its file stem, docs/checkpoints.md).
+    profile = (qs.filter(slug=slug).first() or qs.filter(name=slug).order_by("pk").first()) \
+        if slug else (qs.filter(is_default=True).first() or qs.first())
     if profile is None:
         available = ", ".join(qs.values_list("slug", flat=True)) or "none"
         raise ApplicationError(

@@ -98,8 +98,8 @@ class ModelProfileSerializer(NonStaffRedactMixin, serializers.ModelSerializer):
         fields = ["id", "name", "slug", "provider", "pipeline_type", "model_path", "options",
                   "default_width", "default_height", "default_steps", "default_guidance_scale",
                   "default_negative_prompt", "max_width", "max_height", "enabled", "is_default",
-                  "created_at"]
-        read_only_fields = ["id", "created_at"]
+                  "source", "note", "created_at"]
+        read_only_fields = ["id", "source", "note", "created_at"]
 
 
 class EnhanceSerializer(serializers.Serializer):

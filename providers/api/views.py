@@ -2,7 +2,8 @@
 
 from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, viewsets
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -58,6 +59,18 @@ class ProviderModelsView(APIView):
             context={"request": request}).data)
 
 
+class CheckpointSyncSerializer(serializers.Serializer):
+    """What ``POST /api/model-profiles/sync/`` did (slugs of the profiles)."""
+
+    created = serializers.ListField(child=serializers.CharField())
+    updated = serializers.ListField(child=serializers.CharField())
+    disabled = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.IntegerField()
+    skipped = serializers.ListField(child=serializers.CharField(),
+                                    help_text="Files that a hand-made profile already uses.")
+    roots = serializers.ListField(child=serializers.CharField())
+
+
 class IsStaffOrReadOnly(permissions.BasePermission):
     """Read for authenticated users, write for staff."""
 
@@ -68,6 +81,7 @@ class IsStaffOrReadOnly(permissions.BasePermission):
 
 
 @api_errors(409, actions=("destroy",))  # profile_in_use
+@api_errors(403, actions=("sync",))
 class ModelProfileViewSet(viewsets.ModelViewSet):
     """Model profiles (provider + pipeline type + model + defaults), by slug. Staff write;
     an unknown provider or pipeline type is 400; deleting a profile that generation requests
@@ -77,6 +91,23 @@ class ModelProfileViewSet(viewsets.ModelViewSet):
     permission_classes = [IsStaffOrReadOnly]
     lookup_field = "slug"
     queryset = ModelProfile.objects.all()
+
+    @extend_schema(request=None, responses=CheckpointSyncSerializer)
+    @action(detail=False, methods=["post"], url_path="sync")
+    def sync(self, request):
+        """Sync the library checkpoints under CHECKPOINT_ROOTS into profiles now
+        (docs/checkpoints.md#sync). Staff or the ``loras.manage_library`` permission."""
+        from loras.permissions import library_manage_check
+
+        from ..checkpoints import checkpoints_sync
+
+        library_manage_check(request.user)  # 403 permission_denied
+        return Response(checkpoints_sync())
+
+    def get_permissions(self):
+        if getattr(self, "action", None) == "sync":
+            return [permissions.IsAuthenticated()]
+        return super().get_permissions()
 
     def perform_create(self, serializer):
         serializer.instance = model_profile_save(profile=ModelProfile(),

@@ -63,6 +63,11 @@ class Command(BaseCommand):
         done("admin user")
         self._model()
         done("model profile")
+        from providers.checkpoints import checkpoints_sync  # CHECKPOINT_ROOTS -> profiles
+        from providers.management.commands.sync_checkpoints import checkpoints_summary
+
+        self.stdout.write(checkpoints_summary(checkpoints_sync()))
+        done("checkpoints")
         if serve:
             threading.Thread(target=self._announce, args=(host, port, admin), daemon=True,
                              name="ready-banner").start()

@@ -97,6 +97,13 @@ class Command(BaseCommand):
         # An example-image download keeps its state in its job: continue it (issue #4).
         if not self._stopping.is_set() and example_downloads_resume():
             self.stdout.write("Resuming the interrupted example-image download.")
+        if not self._stopping.is_set():  # checkpoints added/removed while stopped
+            from providers.checkpoints import checkpoints_sync
+
+            try:
+                checkpoints_sync()
+            except Exception:  # a bad root never stops the server
+                log.exception("checkpoint sync failed")
         if not self._stopping.is_set():
             warm_up_in_background()
         if not self._stopping.is_set():  # new/changed/removed library files (LIBRARY_WATCH)
