@@ -300,6 +300,15 @@ def scheduler_for(config: Any, sampler: str, schedule: str = "", *, seed: int | 
     return cls.from_config(config, **options), (label, schedule)
 
 
+def scheduler_seed(scheduler: Any, sampler: str, seed: int):
+    """Seed a (reused) scheduler's own noise for the next image: DPM++ SDE's Brownian tree
+    takes ``noise_sampler_seed`` when its first step makes the tree. Returns ``scheduler``."""
+    if sampler_get(sampler).seeded_noise:
+        scheduler.noise_sampler_seed = int(seed)
+        scheduler.noise_sampler = None
+    return scheduler
+
+
 def samplers_payload() -> list[dict[str, Any]]:
     """``GET /api/samplers/``: each runnable sampler with its aliases, diffusers class, options
     and schedule types, then the A1111 samplers that cannot run (``supported`` False)."""

@@ -146,6 +146,13 @@ def test_sampler_changes_the_image_and_repeats_exactly(provider, model_dir):
     assert np.array_equal(pixels(provider, spec(model_dir))[0], default)
 
 
+def test_reused_sde_scheduler_is_reseeded_per_image(provider, model_dir):
+    first, _ = pixels(provider, spec(model_dir, sampler="DPM++ SDE", seed=7))
+    other, _ = pixels(provider, spec(model_dir, sampler="DPM++ SDE", seed=8))
+    again, _ = pixels(provider, spec(model_dir, sampler="DPM++ SDE", seed=7))
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
 def test_schedule_type_changes_the_image_and_is_recorded(provider, model_dir):
     karras, out = pixels(provider, spec(model_dir, sampler="Euler", scheduler="Karras"))
     assert (out.info["sampler"], out.info["scheduler"]) == ("Euler", "Karras")
