@@ -53,9 +53,11 @@ def profile_find(title: str | None):
     profile ``demo``."""
     from providers.models import ModelProfile
 
-    if not title:
+    if title is None or title == "":
         return None
-    text = title.strip()
+    text = str(title).strip()
+    if not text or "\x00" in text:  # no such name (and PostgreSQL refuses NUL in a query)
+        return None
     match = _HASHED.match(text)
     if match:
         text = match.group("name")
@@ -77,10 +79,13 @@ def model_slug(title: str | None) -> str | None:
     """The profile slug for a checkpoint title (see :func:`profile_find`); an unknown title is
     passed on as given, so the native service answers 400 ``unknown_model`` naming the
     available ones."""
-    if not title:
+    if title is None or title == "":
         return None
     found = profile_find(title)
-    return found.slug if found is not None else title.strip()
+    if found is None and "\x00" in str(title):
+        msg = "No model profile by this name."
+        raise ApplicationError("unknown_model", f"model: {msg}", fields={"model": [msg]})
+    return found.slug if found is not None else str(title).strip()
 
 
 # ----------------------------------------------------------------------------- requests

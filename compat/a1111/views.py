@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from core.exceptions import ApplicationError
 from core.schema import api_errors
 from images.api.serializers import GenerateSerializer
+from images.api.serializers_edit import EditSerializer
 from images.services import generation_create
 from images.services.edit import edit_create, edit_image_load, upscale_create
 from jobs.models import Job
@@ -182,9 +183,12 @@ class Img2ImgView(A1111View):
         edit = {key: params.get(key) for key in (
             "prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale",
             "seed", "n", "sampler", "scheduler", "clip_skip", "vae") if key in params}
-        edit["strength"] = data.get("denoising_strength")
-        gen = native(edit_create, user=request.user, params=edit, image_upload=image,
-                     mask_upload=mask)
+        edit.update(strength=data.get("denoising_strength"), image=image, mask=mask)
+        checked = EditSerializer(data=edit)
+        native(checked.is_valid, raise_exception=True)
+        edit = dict(checked.validated_data)
+        gen = native(edit_create, user=request.user, params=edit,
+                     image_upload=edit.pop("image"), mask_upload=edit.pop("mask", None))
         return Response(finished_answer(gen=gen, body=dict(data), user=request.user,
                                         echo_images=bool(data.get("include_init_images"))))
 

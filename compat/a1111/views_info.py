@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -23,7 +24,13 @@ from . import serializers as s
 from .translate import profile_find, profile_hashes, profile_title
 from .views import A1111View
 
-NULL_ANSWER = OpenApiResponse(description="`null`, as A1111 answers.")
+NULL_ANSWER = OpenApiResponse(OpenApiTypes.ANY, description="`null`, as A1111 answers.")
+
+
+def _null() -> HttpResponse:
+    """A JSON ``null`` body (DRF renders ``Response(None)`` as an empty body)."""
+    return HttpResponse(b"null", content_type="application/json")
+
 #: Pipeline types that only upscale: not offered as checkpoints.
 UPSCALE_ONLY = ("sd-upscale", "sd-latent-upscale")
 
@@ -123,7 +130,7 @@ class RefreshView(A1111View):
 
     @extend_schema(request=None, responses={200: NULL_ANSWER})
     def post(self, request):
-        return Response(None)
+        return _null()
 
 
 class EmbeddingsView(A1111View):
@@ -299,7 +306,7 @@ class OptionsView(A1111View):
             updates["clip_skip"] = data["CLIP_stop_at_last_layers"]
         if updates:
             CompatOptions.objects.update_or_create(user=request.user, defaults=updates)
-        return Response(None)
+        return _null()
 
 
 class CmdFlagsView(A1111View):

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from core.exceptions import ApplicationError
 from core.schema import api_errors
 from images.api.serializers import GenerateSerializer
+from images.api.serializers_edit import EditSerializer
 from images.services import generation_create
 from images.services.edit import edit_create, edit_image_load
 from jobs.models import Job
@@ -159,9 +160,12 @@ class EditsView(OpenAIView):
         data = body.validated_data
         mask = _openai_mask(data["image"], data.get("mask"))
         params = {"prompt": data["prompt"], "model": _model(data.get("model"), request.user),
-                  "n": data.get("n") or 1, **_size(data)}
-        gen = edit_create(user=request.user, params=params, image_upload=data["image"],
-                          mask_upload=mask)
+                  "n": data.get("n") or 1, "image": data["image"], "mask": mask, **_size(data)}
+        checked = EditSerializer(data={k: v for k, v in params.items() if v is not None})
+        checked.is_valid(raise_exception=True)
+        params = dict(checked.validated_data)
+        gen = edit_create(user=request.user, params=params, image_upload=params.pop("image"),
+                          mask_upload=params.pop("mask", None))
         return Response(_answer(request, gen, data.get("response_format") or "url"))
 
 
