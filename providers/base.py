@@ -97,6 +97,17 @@ class LoraSpec:
 
 
 @dataclass(frozen=True)
+class EmbeddingSpec:
+    """A textual inversion embedding named in a prompt: ``name`` (the word that calls it, the
+    file stem), absolute ``path`` of its ``.safetensors`` file, ``sha256`` (64 hex, the load
+    cache key; its first 12 go to the infotext's ``TI hashes``). docs/checkpoints.md."""
+
+    name: str
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Which model to run: ``pipeline_type`` (``sd``, ``sdxl``, ``flux`` or the provider's own),
     ``model`` (local path or remote model id) and provider-specific ``options``."""
@@ -153,6 +164,8 @@ class GenerationSpec:
     vae: str = ""
     #: Hires fix (txt2img only); None: one pass.
     hires: HiresSpec | None = None
+    #: Textual inversion embeddings the prompts name (loaded before they are encoded).
+    embeddings: tuple[EmbeddingSpec, ...] = ()
 
 
 @dataclass(frozen=True)
