@@ -1,7 +1,7 @@
 """Textual inversion embeddings called by name in a prompt
-(docs/checkpoints.md#textual-inversion-embeddings), through POST /api/generate/ on the real tiny diffusers model: the
-embedding changes the image, weights apply, ``TI hashes`` is in the PNG; a wrong-width or
-pickle embedding is a 400 before anything is queued."""
+(docs/checkpoints.md#textual-inversion-embeddings), through POST /api/generate/ on the real
+tiny diffusers model: the embedding changes the image, weights apply, ``TI hashes`` is in the
+PNG; a wrong-width or pickle embedding is a 400 before anything is queued."""
 
 import hashlib
 import io
