@@ -13,6 +13,7 @@ from django.shortcuts import render
 from loras.compat import PIPELINE_FAMILIES, base_model_family
 from loras.models import LoraModel
 from providers.hires import HIRES_UPSCALERS
+from providers.models import ModelProfile
 
 from .selectors import image_get, image_list
 from .selectors_pages import (
@@ -61,13 +62,36 @@ def generate_page(request):
     })
 
 
+#: The gallery's sort choices: ``?ordering=`` of the image API (a unique last key, so pages
+#: of an infinite scroll never overlap) and their labels.
+GALLERY_ORDERINGS = (
+    ("-created_at,-id", "Newest first"),
+    ("created_at,id", "Oldest first"),
+    ("-is_favorite,-created_at,-id", "Favourites first"),
+    ("model_name,-created_at,-id", "Model A–Z"),
+    ("seed,id", "Seed"),
+)
+GALLERY_FILTERS = ("q", "project", "tag", "model", "lora", "favorite", "created_after",
+                   "created_before", "ordering")
+
+
 @login_required
 def gallery_page(request):
-    """Grid with infinite scroll over ``/api/images/`` (mine) or ``/api/gallery/`` (public)."""
+    """Grid with infinite scroll over ``/api/images/`` (mine) or ``/api/gallery/`` (public):
+    search, filters and sort kept in the address bar (``GALLERY_FILTERS``, the API's names),
+    bulk actions (``/api/images/bulk/``, ``/api/images/zip/``) and a lightbox
+    (``static/gallery*.js``). ``profile_slugs`` maps model profile names (``Image.model_name``)
+    to slugs for the lightbox's "send to generate" link."""
+    initial = {k: request.GET.get(k, "") for k in GALLERY_FILTERS}
+    if initial["ordering"] not in dict(GALLERY_ORDERINGS):
+        initial["ordering"] = GALLERY_ORDERINGS[0][0]
     return render(request, "images/gallery.html", {
         "model_names": image_model_names(user=request.user),
         "lora_names": LoraModel.objects.values_list("name", flat=True)[:500],
-        "initial": {k: request.GET.get(k, "") for k in ("project", "tag", "model", "lora")},
+        "initial": initial,
+        "orderings": GALLERY_ORDERINGS,
+        "profile_slugs": dict(ModelProfile.objects.filter(enabled=True)
+                              .values_list("name", "slug")),
         "scope": "public" if request.GET.get("scope") == "public" else "mine",
     })
 

@@ -1,0 +1,276 @@
+/* Atelier gallery: the lightbox. A click on a thumbnail (nothing selected) opens the image
+ * with its parameters beside it; ← / → go to the previous / next image, loading the next
+ * page of the grid when the last loaded one is passed; F toggles the favourite (PATCH
+ * /api/images/<id>/); Esc closes. "Send to generate" opens the generate page with the
+ * image's parameters in the query string (prompt, negative_prompt, width, height, steps,
+ * guidance_scale, seed, model = profile slug, sampler, scheduler, clip_skip, hires fields,
+ * lora=name:weight); schedule type, clip skip, first-pass size and hires fields are read from
+ * the image's A1111 infotext (the "parameters" text, format in docs/infotext.md). "Upscale
+ * ×2" queues POST /api/upscale/ and follows the job (GET /api/jobs/<id>/).
+ */
+(function () {
+  "use strict";
+
+  var G = window.AtelierGallery;
+  var dialog = document.getElementById("lightbox");
+  if (!G || !dialog) return;
+  var $ = function (id) { return document.getElementById(id); };
+  var api = window.Atelier.api;
+  var form = $("gallery-filters");
+  var imgEl = $("lb-img");
+  var statusEl = $("lb-status");
+  var profileSlugs = {};
+  try { profileSlugs = JSON.parse($("profile-slugs").textContent) || {}; } catch (e) { /* none */ }
+  var TERMINAL = { succeeded: 1, failed: 1, canceled: 1 };
+  var current = null;  // the image shown (API object)
+  var moving = false;
+
+  function say(msg, isError) {
+    statusEl.textContent = "";
+    statusEl.classList.toggle("error", !!isError);
+    if (typeof msg === "string") statusEl.textContent = msg;
+    else if (msg) statusEl.appendChild(msg);
+  }
+
+  /* The "Key: value, ..." line of an A1111 infotext as an object (quoted values unquoted). */
+  function infotext(text) {
+    var lines = String(text || "").split("\n");
+    var last = "";
+    for (var i = lines.length - 1; i >= 0; i--) {
+      if (/^Steps: /.test(lines[i])) { last = lines[i]; break; }
+    }
+    var out = {};
+    var re = /\s*([\w][\w \-/()]*?): ("(?:[^"\\]|\\.)*"|[^,]*)(?:,|$)/g;
+    var m;
+    while ((m = re.exec(last)) !== null && m[0]) {
+      var v = m[2].trim();
+      if (v.charAt(0) === "\"") { try { v = JSON.parse(v); } catch (e) { v = v.slice(1, -1); } }
+      out[m[1].trim()] = v;
+    }
+    return out;
+  }
+
+  function generateUrl(img) {
+    var p = infotext(img.parameters);
+    var q = new URLSearchParams();
+    var op = img.operation || "txt2img";
+    q.set("prompt", img.prompt || "");
+    if (img.negative_prompt) q.set("negative_prompt", img.negative_prompt);
+    if (op !== "upscale") {
+      var size = /^(\d+)x(\d+)$/.exec(p.Size || "");
+      q.set("width", size ? size[1] : img.width);
+      q.set("height", size ? size[2] : img.height);
+      q.set("steps", img.steps);
+      q.set("guidance_scale", img.guidance_scale);
+    }
+    q.set("seed", img.seed);
+    if (profileSlugs[img.model_name]) q.set("model", profileSlugs[img.model_name]);
+    if (op !== "upscale") {
+      if (img.sampler) q.set("sampler", img.sampler);
+      if (p["Schedule type"]) q.set("scheduler", p["Schedule type"]);
+      if (p["Clip skip"] && Number(p["Clip skip"]) > 1) q.set("clip_skip", p["Clip skip"]);
+      if (p["Hires upscale"]) {
+        q.set("enable_hr", "1");
+        q.set("hr_scale", p["Hires upscale"]);
+        if (p["Hires upscaler"]) q.set("hr_upscaler", p["Hires upscaler"]);
+        if (p["Hires steps"]) q.set("hr_second_pass_steps", p["Hires steps"]);
+        if (p["Denoising strength"]) q.set("denoising_strength", p["Denoising strength"]);
+      }
+    }
+    (img.loras || []).forEach(function (l) {
+      if (l && (l.name || l.lora_id)) q.append("lora", (l.name || l.lora_id) + ":" + (l.weight === undefined ? 1 : l.weight));
+    });
+    return form.dataset.generateUrl + "?" + q.toString();
+  }
+
+  function row(dl, label, value, cls) {
+    if (value === undefined || value === null || value === "") return;
+    var dt = document.createElement("dt");
+    dt.textContent = label;
+    var dd = document.createElement("dd");
+    dd.textContent = value;
+    if (cls) dd.className = cls;
+    dl.appendChild(dt);
+    dl.appendChild(dd);
+  }
+
+  function projectName(id) {
+    for (var i = 0; i < G.projects.length; i++) if (G.projects[i].id === id) return G.projects[i].name;
+    return id ? "#" + id : "";
+  }
+
+  function render(img) {
+    current = img;
+    var mine = !!img.is_owner;
+    imgEl.classList.add("loading");
+    imgEl.onload = function () { imgEl.classList.remove("loading"); };
+    imgEl.src = img.url;
+    imgEl.alt = img.alt_text || (img.prompt || "").slice(0, 120);
+    imgEl.width = img.width || 512;
+    imgEl.height = img.height || 512;
+    $("lb-title").textContent = img.title || ("Image #" + img.id);
+    var i = G.indexOf(img.id);
+    $("lb-pos").textContent = (i + 1).toLocaleString() + " of " +
+      (G.hasMore() ? $("gallery-count").textContent || "many" : G.items.length.toLocaleString() + " loaded");
+    $("lb-prev").disabled = i <= 0;
+    $("lb-next").disabled = i >= G.items.length - 1 && !G.hasMore();
+    var fav = $("lb-fav");
+    fav.hidden = !mine;
+    fav.setAttribute("aria-pressed", String(!!img.is_favorite));
+    fav.textContent = img.is_favorite ? "★ Favourite" : "☆ Favourite";
+    $("lb-generate").href = generateUrl(img);
+    $("lb-upscale").hidden = !mine;
+    $("lb-upscale").disabled = false;
+    $("lb-edit").hidden = !mine;
+    $("lb-edit").href = (img.detail_url || "/images/" + img.id + "/") + "#edit-form";
+    $("lb-open").href = img.detail_url || "/images/" + img.id + "/";
+    $("lb-download").href = img.url;
+    say("");
+
+    var p = infotext(img.parameters);
+    var dl = $("lb-params");
+    dl.textContent = "";
+    row(dl, "Prompt", img.prompt, "lb-prompt");
+    row(dl, "Negative prompt", img.negative_prompt, "lb-prompt");
+    row(dl, "Model", img.model_name);
+    row(dl, "Operation", img.operation_label || img.operation);
+    row(dl, "Size", img.width + "×" + img.height + (p.Size && p.Size !== img.width + "x" + img.height ? " (first pass " + p.Size.replace("x", "×") + ")" : ""));
+    if (img.operation !== "upscale") {
+      row(dl, "Steps", img.steps);
+      row(dl, "CFG scale", img.guidance_scale);
+      row(dl, "Sampler", img.sampler);
+      row(dl, "Schedule type", p["Schedule type"]);
+      row(dl, "Clip skip", p["Clip skip"]);
+      if (p["Hires upscale"]) {
+        row(dl, "Hires fix", "×" + p["Hires upscale"] + (p["Hires upscaler"] ? " · " + p["Hires upscaler"] : "") +
+          (p["Denoising strength"] ? " · denoising " + p["Denoising strength"] : ""));
+      }
+    }
+    row(dl, "Seed", img.seed);
+    row(dl, "LoRAs", (img.loras || []).map(function (l) {
+      return (l.name || l.lora_id) + " " + (l.weight === undefined ? 1 : l.weight);
+    }).join(", "));
+    row(dl, "Tags", (img.tags || []).join(", "));
+    if (img.project) row(dl, "Project", projectName(img.project));
+    if (G.scope() === "public") row(dl, "By", img.owner);
+    row(dl, "Public", img.is_public ? "yes" : (mine ? "no" : ""));
+    row(dl, "Created", img.created_at ? new Date(img.created_at).toLocaleString() : "");
+
+    // Warm the cache for the neighbours (full images; the grid has only thumbnails).
+    [G.items[i + 1], G.items[i - 1]].forEach(function (n) { if (n) (new Image()).src = n.url; });
+  }
+
+  function open(id) {
+    var i = G.indexOf(id);
+    if (i < 0) return;
+    render(G.items[i]);
+    if (!dialog.open) dialog.showModal();
+    dialog.focus();
+  }
+
+  function close() { if (dialog.open) dialog.close(); }
+
+  dialog.addEventListener("close", function () {
+    if (!current) return;
+    var t = G.tileOf(current.id);
+    if (t) { t.scrollIntoView({ block: "nearest" }); t.focus({ preventScroll: true }); }
+    imgEl.removeAttribute("src");
+  });
+
+  function step(delta) {
+    if (!current || moving) return;
+    var i = G.indexOf(current.id) + delta;
+    if (i < 0) return;
+    if (i < G.items.length) { render(G.items[i]); return; }
+    if (!G.hasMore()) return;
+    moving = true;
+    say("Loading more…");
+    G.loadMore().then(function () {
+      moving = false;
+      if (i < G.items.length) render(G.items[i]);
+      else say("");
+    }, function () { moving = false; });
+  }
+
+  function toggleFavorite() {
+    if (!current || $("lb-fav").hidden) return;
+    var img = current;
+    var want = !img.is_favorite;
+    api("PATCH", "/api/images/" + img.id + "/", { is_favorite: want }).then(function (r) {
+      if (!r.ok) { say((r.data && r.data.message) || "Could not change the favourite (HTTP " + r.status + ").", true); return; }
+      G.update({ id: img.id, is_favorite: !!r.data.is_favorite });
+      if (current && current.id === img.id) render(G.items[G.indexOf(img.id)]);
+      say(r.data.is_favorite ? "Added to favourites." : "Removed from favourites.");
+    }, function () { say("Could not reach the server.", true); });
+  }
+
+  function followJob(jobId) {
+    return new Promise(function (resolve) {
+      var tick = function () {
+        api("GET", "/api/jobs/" + encodeURIComponent(jobId) + "/").then(function (r) {
+          if (!r.ok || !r.data) { resolve({ status: "failed", error: { message: "Job status HTTP " + r.status } }); return; }
+          if (TERMINAL[r.data.status]) resolve(r.data);
+          else {
+            say("Upscale ×2: " + r.data.status + "…");
+            setTimeout(tick, 700);
+          }
+        }, function () { setTimeout(tick, 1500); });
+      };
+      tick();
+    });
+  }
+
+  function upscale() {
+    if (!current) return;
+    var img = current;
+    var btn = $("lb-upscale");
+    btn.disabled = true;
+    say("Queuing an upscale ×2…");
+    api("POST", form.dataset.apiUpscale, { image_id: img.id, factor: 2 }).then(function (r) {
+      var jobId = r.data && r.data.job;
+      if (r.status !== 202 || !jobId) {
+        btn.disabled = false;
+        say((r.data && r.data.message) || "Upscale failed (HTTP " + r.status + ").", true);
+        return;
+      }
+      followJob(String(jobId)).then(function (job) {
+        btn.disabled = false;
+        if (job.status !== "succeeded") {
+          say((job.error && job.error.message) || "Upscale " + job.status + ".", true);
+          return;
+        }
+        var images = (job.result && job.result.images) || [];
+        var frag = document.createDocumentFragment();
+        frag.appendChild(document.createTextNode("Upscaled: "));
+        images.forEach(function (res) {
+          var a = document.createElement("a");
+          a.className = "result-link";
+          a.href = res.detail_url || "/images/" + (res.id || res.image) + "/";
+          a.textContent = "open result" + (res.width ? " (" + res.width + "×" + res.height + ")" : "");
+          frag.appendChild(a);
+        });
+        if (current && current.id === img.id) say(frag);
+      });
+    }, function () { btn.disabled = false; say("Could not reach the server.", true); });
+  }
+
+  G.clickHandlers.push(function (ev, id) { open(id); return true; });
+  G.lightbox = { open: open, close: close, current: function () { return current; } };
+  G.on("reset", close);
+
+  $("lb-prev").addEventListener("click", function () { step(-1); });
+  $("lb-next").addEventListener("click", function () { step(1); });
+  $("lb-close").addEventListener("click", close);
+  $("lb-fav").addEventListener("click", toggleFavorite);
+  $("lb-upscale").addEventListener("click", upscale);
+  // A click on the backdrop (outside the image and the panel) closes.
+  dialog.addEventListener("click", function (ev) {
+    if (ev.target === dialog || ev.target.classList.contains("lb-stage")) close();
+  });
+  dialog.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.key === "ArrowRight") { ev.preventDefault(); step(1); }
+    else if (ev.key === "ArrowLeft") { ev.preventDefault(); step(-1); }
+    else if (ev.key === "f" || ev.key === "F") { ev.preventDefault(); toggleFavorite(); }
+  });
+})();
