@@ -135,6 +135,7 @@ def test_no_page_loads_anything_from_another_origin(site):
     assert set(site["details"]) <= set(pages)
     assert len(pages) > 20, pages
     assert offenders == [], offenders
+    print(f"{len(pages)} HTML pages checked")
 
 
 def test_the_rule_catches_what_it_should():
