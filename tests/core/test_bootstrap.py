@@ -84,7 +84,9 @@ def test_make_run_process_says_where_and_how_to_log_in(tmp_path):
         login = re.search(r"Log in as 'admin' with password (\S+) \(shown once", text)
         assert login, text
         models = tmp_path / "var" / "models"
-        assert f"Next: put checkpoints (diffusers folders or .safetensors) in {models}\n" in text
+        assert "Next: put checkpoints (.safetensors or diffusers folders) in\n" in text
+        assert f"        {models / 'Stable-diffusion'} (or CHECKPOINT_ROOTS=...)" in text
+        assert "Checkpoints in no existing CHECKPOINT_ROOTS folder: 0 new" in text  # synced
         # The printed login works.
         request = urllib.request.Request(
             f"{ready.group(1)}api/auth/token/", method="POST",

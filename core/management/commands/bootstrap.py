@@ -131,13 +131,14 @@ class Command(BaseCommand):
             pass
         seconds = time.time() - self._t0
         roots = os.pathsep.join(str(p) for p in settings.LORA_ROOTS)
+        checkpoints = os.pathsep.join(str(p) for p in settings.CHECKPOINT_ROOTS)
         lines = [
             "",
             f"  Atelier is ready: {base}   (first page {seconds:.1f} s after start)",
             f"  Log in as {admin[0]!r} with {admin[1]}.",
-            f"  Next: put checkpoints (diffusers folders or .safetensors) in {settings.MODELS_DIR}",
-            f"        and LoRAs in {roots} (or LORA_ROOTS=...), then pick them in /admin/ ->",
-            "        Model profiles, or start with ATELIER_CHECKPOINT=/path/to/model make run.",
+            "  Next: put checkpoints (.safetensors or diffusers folders) in",
+            f"        {checkpoints} (or CHECKPOINT_ROOTS=...): they are listed by",
+            f"        name at the next start, and LoRAs in {roots} (or LORA_ROOTS=...).",
             "        The demo model makes noise on purpose. Ctrl-C stops the server.",
             "",
         ]
