@@ -18,7 +18,7 @@ from django.conf import settings
 
 from core.exceptions import ApplicationError
 from providers.base import EmbeddingSpec
-from providers.checkpoints import detect_file, detect_folder
+from providers.checkpoints import detect_file, detect_folder, safetensors_shapes
 from providers.textual_inversion import embedding_widths, name_pattern
 
 SAFE_SUFFIX = ".safetensors"
@@ -123,6 +123,24 @@ def embeddings_for_prompt(prompt: str, negative: str, profile) -> list[dict]:
             raise ApplicationError("embedding_incompatible", message,
                                    fields={"prompt": [message]})
         out.append({"name": name, "path": item["path"], "sha256": info["sha256"]})
+    return out
+
+
+def embeddings_list() -> list[dict]:
+    """Every embedding under ``EMBEDDING_ROOTS`` for listings (A1111's ``/sdapi/v1/embeddings``
+    splits them into loaded and skipped): ``[{"name", "path", "unsafe", "widths", "vectors",
+    "sha256"}]`` by name; a pickle file has empty ``widths``, ``vectors`` 0 and no hash (it is
+    never opened)."""
+    out = []
+    for _, item in sorted(embedding_files().items()):
+        entry = {**item, "widths": (), "vectors": 0, "sha256": ""}
+        if not item["unsafe"]:
+            info = embedding_info(item["path"])
+            shapes = safetensors_shapes(item["path"])
+            first = next(iter(shapes.values()), [])
+            entry.update(widths=info["widths"], sha256=info["sha256"],
+                         vectors=int(first[0]) if len(first) == 2 else 1 if first else 0)
+        out.append(entry)
     return out
 
 

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from images.infotext import hash_list_parse, parse_infotext
 from images.models import GenerationRequest, Image
 from images.services import generation_run
-from images.services.embeddings import embeddings_for_prompt
+from images.services.embeddings import embeddings_for_prompt, embeddings_list
 from jobs.models import Job
 from providers.base import EmbeddingSpec, ProviderError
 from providers.diffusers_local import clear_pipeline_cache
@@ -136,6 +136,9 @@ def test_names_are_whole_words_and_layouts_are_read(tiny, embeddings_root, tmp_p
     old = tmp_path / "old.safetensors"
     save_file({"string_to_param.*": torch.zeros(1, 1024)}, str(old))
     assert (embedding_widths(str(sdxl)), embedding_widths(str(old))) == ((768, 1280), (1024,))
+    listed = {e["name"]: (e["widths"], e["vectors"], e["unsafe"]) for e in embeddings_list()}
+    assert listed == {"oldstyle": ((), 0, True), "sd15style": ((768,), 1, False),
+                      "tinystyle": ((32,), 2, False)}
 
 
 def test_the_provider_checks_width_itself(embeddings_root):
