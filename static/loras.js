@@ -493,10 +493,12 @@
       var body = {
         tags: splitList($("edit-tags").value),
         trigger_words: splitList($("edit-triggers").value),
-        base_model: $("edit-base-model").value.trim(),
         notes: $("edit-notes").value,
         preferred_weight: weightRaw === "" ? null : Number(weightRaw),
       };
+      // Sent only when changed: a base model the user sets wins over the file and Civitai.
+      var baseInput = $("edit-base-model");
+      if (baseInput.value.trim() !== baseInput.defaultValue.trim()) body.base_model = baseInput.value.trim();
       $("save-btn").disabled = true;
       state.textContent = "Saving…";
       api("PATCH", url, body).then(function (r) {
@@ -506,7 +508,10 @@
           hideBox($("lora-error"));
           if (r.data && Array.isArray(r.data.tags)) $("edit-tags").value = r.data.tags.join(", ");
           if (r.data && Array.isArray(r.data.trigger_words)) $("edit-triggers").value = r.data.trigger_words.join(", ");
-          if (r.data && typeof r.data.base_model === "string") $("edit-base-model").value = r.data.base_model;
+          if (r.data && typeof r.data.base_model === "string") {
+            $("edit-base-model").value = r.data.base_model;
+            $("edit-base-model").defaultValue = r.data.base_model;
+          }
         } else {
           state.textContent = "";
           var d = r.data || {};

@@ -429,8 +429,9 @@ def lora_update(*, lora: LoraModel, data: dict) -> LoraModel:
         removed = [w for w in [*overrides.get("trigger_words_removed", []), *lora.trigger_words]
                    if w not in kept]
         overrides["trigger_words_removed"] = list(dict.fromkeys(removed))
-    if "base_model" in data:
-        overrides["base_model"] = bool(data["base_model"])
+    if "base_model" in data and (data["base_model"] != lora.base_model
+                                 or not data["base_model"]):
+        overrides["base_model"] = bool(data["base_model"])  # unchanged: no decision taken
     for field in fields:
         setattr(lora, field, data[field])
     if overrides != (lora.user_overrides or {}):
