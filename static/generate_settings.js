@@ -8,8 +8,12 @@
   if (!gen) return;
   var KEY = "atelier.generate.v1";
   var form = gen.form;
+  // A1111 fields a link may carry besides those generate.js reads (A1111 API names).
+  var A1111_KEYS = ["sampler", "sampler_name", "scheduler", "clip_skip", "vae", "enable_hr",
+    "hr_scale", "hr_upscaler", "hr_second_pass_steps", "denoising_strength"];
   var PREFILL_KEYS = ["prompt", "negative_prompt", "negative", "model", "seed", "steps", "width",
-    "height", "cfg", "cfg_scale", "guidance_scale", "lora", "loras", "style", "n"];
+    "height", "cfg", "cfg_scale", "guidance_scale", "lora", "loras", "style", "n"]
+    .concat(A1111_KEYS);
   // Saved fields (form element names); file inputs and the CSRF token never are.
   var FIELDS = ["prompt", "negative_prompt", "style", "width", "height", "steps",
     "guidance_scale", "seed", "n", "sampler", "scheduler", "clip_skip", "vae", "enable_hr",
@@ -77,6 +81,14 @@
   // The style list arrives later (generate_panels.js selects this one once it has loaded).
   gen.savedStyle = !prefilled && saved ? saved.style || "" : "";
   if (saved && !prefilled) apply(saved);
+  if (prefilled) {
+    var fromLink = {};
+    A1111_KEYS.forEach(function (k) {
+      if (q.has(k)) fromLink[k === "sampler_name" ? "sampler" : k] = q.get(k);
+    });
+    if ("enable_hr" in fromLink) fromLink.enable_hr = /^(1|true|on|yes)$/i.test(fromLink.enable_hr);
+    apply(fromLink);
+  }
 
   form.addEventListener("input", saveSoon);
   form.addEventListener("change", saveSoon);

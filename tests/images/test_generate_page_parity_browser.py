@@ -230,6 +230,13 @@ def test_aspect_presets_reuse_seed_and_settings_survive_reload(asgi_live_server,
     expect(page.locator("#id_prompt")).to_have_value("owl")
     expect(page.locator("#id_negative_prompt")).to_have_value("")
     expect(page.locator("#id_sampler")).to_have_value("")
+    expect(page.locator("#id_enable_hr")).not_to_be_checked()
+    # A link may carry the A1111 fields too.
+    page.goto(f"{asgi_live_server}/?prompt=owl&sampler_name=DPM%2B%2B+2M&scheduler=Karras"
+              "&clip_skip=2&enable_hr=true&hr_scale=1.25&hr_upscaler=Lanczos")
+    _expect_form(page, prompt="owl", sampler="DPM++ 2M", scheduler="Karras", clip_skip="2",
+                 hr_scale="1.25", hr_upscaler="Lanczos")
+    expect(page.locator("#id_enable_hr")).to_be_checked()
     page.goto(f"{asgi_live_server}/")
     expect(page.locator("#id_prompt")).to_have_value("owl")
     page.click("#settings-reset")
