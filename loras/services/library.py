@@ -39,7 +39,7 @@ from PIL import Image, UnidentifiedImageError
 from core.exceptions import ApplicationError
 from core.storage import fsync_dir
 
-from ..files import temp_file
+from ..files import write_atomic
 from ..models import LibraryRoot, LoraModel, TrashEntry
 from ..paths import normalize_relative, real_path_in_root, resolve_in_root
 from ..sidecars import PREVIEW_SUFFIXES, SIDECAR_SUFFIXES, sidecar_suffixes, stem_of
@@ -509,19 +509,8 @@ def _preview_store(*, lora: LoraModel, data: bytes) -> LoraModel:
     stem_rel = os.path.splitext(lora.relative_path)[0]
     target_rel = f"{stem_rel}.preview.{ext}"
     target = resolve_in_root(lora.root.path, target_rel)
-    folder = os.path.dirname(target)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = temp_file(folder)  # 0666 & ~umask, not mkstemp's 0600 (loras.files)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(encoded)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    fsync_dir(folder)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    write_atomic(target, encoded)  # 0666 & ~umask, not mkstemp's 0600 (loras.files)
     lora.preview = target_rel
     lora.save(update_fields=["preview", "updated_at"])
     return lora
