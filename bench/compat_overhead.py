@@ -134,7 +134,7 @@ def main():
                 f"p95 {pct(values, 95) * 1000:7.1f} ms")
 
     print(f"mode=embedded jobs={args.jobs} size={args.size}px steps={args.steps} "
-          f"poll={os.environ.get('COMPAT_POLL_SECONDS', '0.02 (default)')} s")
+          f"poll={os.environ.get('COMPAT_POLL_SECONDS', '0.01 (default)')} s")
     print(line("native POST -> final event", native))
     print(line("native + PNG download", native_dl))
     print(line("A1111 txt2img (with PNG)", a1111))

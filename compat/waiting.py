@@ -19,13 +19,28 @@ from core.exceptions import ApplicationError
 from jobs.models import Job
 from jobs.services import job_cancel
 
+MAX_PAUSE = 0.5  # seconds
+IDLE_POLLS = 3
+
+
+def _pause(status: str, eta: float | None, *, poll: float) -> float:
+    """Seconds to sleep before the next read: half the job's estimated time left (at most
+    ``MAX_PAUSE``), never less than ``poll``; ``IDLE_POLLS`` x ``poll`` while it has no
+    estimate yet (queued, or before its first step). The reads thin out while the pipeline
+    runs (in the embedded server it shares the process, and every read takes the GIL from
+    it) and come every ``poll`` seconds once the end is near."""
+    if status != Job.Status.RUNNING or eta is None:
+        return poll * IDLE_POLLS
+    return min(MAX_PAUSE, max(poll, eta / 2))
+
 
 def job_wait(*, job_id, timeout: float | None = None, poll: float | None = None) -> Job:
     """Block until job ``job_id`` has ended and return it.
 
     Args:
         timeout: seconds to wait at most (default ``COMPAT_WAIT_SECONDS``).
-        poll: seconds between two reads of the job's status (default ``COMPAT_POLL_SECONDS``).
+        poll: seconds between two reads of the job's status near its end (default
+            ``COMPAT_POLL_SECONDS``; see :func:`_pause`).
 
     Raises:
         ApplicationError: 503 ``job_timeout`` when the job has not ended in ``timeout``
@@ -36,14 +51,14 @@ def job_wait(*, job_id, timeout: float | None = None, poll: float | None = None)
     deadline = time.monotonic() + timeout
     pooled = connection.vendor != "sqlite"
     while True:
-        status = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
-        if status is None or status in Job.FINISHED:
+        row = Job.objects.filter(pk=job_id).values_list("status", "eta_seconds").first()
+        if row is None or row[0] in Job.FINISHED:
             return Job.objects.get(pk=job_id)
         if time.monotonic() >= deadline:
             break
         if pooled:
             connection.close()  # back to the pool while sleeping
-        time.sleep(max(0.0, min(poll, deadline - time.monotonic())))
+        time.sleep(max(0.0, min(_pause(*row, poll=poll), deadline - time.monotonic())))
     job = Job.objects.get(pk=job_id)
     try:
         job_cancel(job=job)

@@ -100,7 +100,6 @@ def finished_answer(*, gen, body: dict, user, echo_images: bool = False) -> dict
     answer is built (the job and its record stay).
     """
     job = job_wait(job_id=gen.job_id)
-    gen.refresh_from_db()
     if job.status == Job.Status.FAILED:
         raise ApplicationError(job.error_code or "job_failed",
                                job.error_message or "The job failed.", status=500)

@@ -74,7 +74,6 @@ def _answer(request, gen, response_format: str) -> dict:
                                job.error_message or "The job failed.", status=500)
     if job.status != Job.Status.SUCCEEDED:
         raise ApplicationError("job_canceled", "The job was canceled.", status=409)
-    gen.refresh_from_db()
     images = job_images(gen)
     if response_format == "b64_json":
         data = [{"b64_json": image_b64(image), "revised_prompt": None} for image in images]

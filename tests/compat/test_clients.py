@@ -124,6 +124,8 @@ def test_webuiapi_progress_during_a_job_and_interrupt(world):
     assert seen is not None, "no running job seen in the progress"
     assert 0 < seen["progress"] < 1 and seen["state"]["sampling_steps"] == 150
     assert seen["textinfo"]
+    preview = PILImage.open(io.BytesIO(base64.b64decode(seen["current_image"])))
+    assert preview.format == "PNG"  # the step preview (DIFFUSERS_PREVIEW_EVERY=1), as A1111's
     api.interrupt()
     worker.join(timeout=60)
     assert not worker.is_alive()
