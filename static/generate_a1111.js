@@ -165,9 +165,17 @@
     var w = parseInt(field("width").value, 10);
     var h = parseInt(field("height").value, 10);
     var s = parseFloat(field("hr_scale").value);
-    // A1111 rounds the target size to multiples of 8 (hr_resize: int(w * scale) // 8 * 8).
-    hrSize.textContent = hrBox.checked && w > 0 && h > 0 && s > 0 ?
-      "→ " + (Math.floor(w * s / 8) * 8) + "×" + (Math.floor(h * s / 8) * 8) : "";
+    // The second pass's size as providers/hires.py hires_size computes it (A1111 works in
+    // latents of 8 pixels): int(side * scale) rounded down to a multiple of 8, at least 8.
+    if (!(hrBox.checked && w > 0 && h > 0 && s > 0)) { hrSize.textContent = ""; return; }
+    var tw = Math.max(8, Math.floor(Math.floor(w * s) / 8) * 8);
+    var th = Math.max(8, Math.floor(Math.floor(h * s) / 8) * 8);
+    var opt = gen.selectedProfile();
+    var maxW = opt ? parseInt(opt.dataset.maxWidth, 10) : 0;
+    var maxH = opt ? parseInt(opt.dataset.maxHeight, 10) : 0;
+    var over = (maxW && tw > maxW) || (maxH && th > maxH);
+    hrSize.textContent = "→ " + tw + "×" + th + (over ? " · over the model's " + maxW + "×" + maxH : "");
+    hrSize.classList.toggle("hires-over", !!over);
   }
   gen.updateHires = updateHires;
   if (hrBox) {

@@ -137,6 +137,12 @@ def test_a1111_controls_post_their_fields_and_ctrl_enter_submits(asgi_live_serve
     page.fill("#id_hr_second_pass_steps", "3")
     page.fill("#id_denoising_strength", "0.5")
     expect(page.locator("#hires-size")).to_have_text("→ 128×128")
+    page.fill("#id_hr_scale", "4")
+    page.fill("#id_width", "256")  # 1024 wide: over the profile's 512
+    expect(page.locator("#hires-size")).to_have_text("→ 1024×256 · over the model's 512×512")
+    page.fill("#id_width", "64")
+    page.fill("#id_hr_scale", "2")
+    expect(page.locator("#hires-size")).to_have_text("→ 128×128")
 
     sent = _sent(page, "/api/generate/")
     # Ctrl+Enter from the prompt submits the form.
