@@ -75,7 +75,21 @@
     return base + "?" + q.toString();
   }
 
+  /* Phone: the "Filters" button shows the other filters and counts the ones set. */
+  var toggleBtn = $("filters-toggle");
+  toggleBtn.addEventListener("click", function () {
+    var open = !form.classList.contains("filters-open");
+    form.classList.toggle("filters-open", open);
+    toggleBtn.setAttribute("aria-expanded", String(open));
+  });
+  function showFilterCount() {
+    var n = Object.keys(filters()).filter(function (k) { return k !== "q"; }).length +
+      (ordering() !== DEFAULT_ORDERING ? 1 : 0);
+    toggleBtn.textContent = n ? "Filters (" + n + ")" : "Filters";
+  }
+
   function syncAddressBar() {
+    showFilterCount();
     var q = new URLSearchParams(filters());
     if (ordering() !== DEFAULT_ORDERING) q.set("ordering", ordering());
     if (state.scope === "public") q.set("scope", "public");

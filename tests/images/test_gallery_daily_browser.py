@@ -351,6 +351,11 @@ def test_lightbox_keys_parameters_and_actions(asgi_live_server, hundred_and_five
     expect(params).to_contain_text("DPM++ 2M")
     expect(params).to_contain_text("inkwash 0.7")
     expect(page.locator("#lb-pos")).to_contain_text("1 of 105")
+    loaded = ("() => { const i = document.getElementById('lb-img');"
+              " return i.complete && i.naturalWidth === 96; }")
+    page.wait_for_function(loaded)  # the PNG is served to its owner
+    box = page.locator("#lb-img").bounding_box()
+    assert box["height"] > 600  # scaled up to fill the stage
     shot(page, tmp_path, "gallery-daily-lightbox")
 
     # Send to generate: the generate page's query parameters.
@@ -408,11 +413,21 @@ def test_lightbox_keys_parameters_and_actions(asgi_live_server, hundred_and_five
     page.keyboard.press("Escape")
     expect(lb).to_be_hidden()
 
-    # Phone size: image above, parameters below.
+    # Phone size: the filters fold behind a button; image above, parameters below.
     page.set_viewport_size({"width": 390, "height": 844})
     page.evaluate("window.scrollTo(0, 0)")
+    expect(page.locator("#f-model")).to_be_hidden()
+    expect(page.locator("#f-q")).to_be_visible()
+    page.click("#filters-toggle")
+    expect(page.locator("#f-model")).to_be_visible()
+    page.select_option("#f-sort", "created_at,id")
+    expect(page.locator("#filters-toggle")).to_have_text("Filters (1)")
+    expect(tiles(page).first).to_have_attribute("data-id", str(rows[0].pk))
+    page.click("#filters-toggle")
+    expect(page.locator("#f-model")).to_be_hidden()
     tiles(page).first.click()
     expect(lb).to_be_visible()
+    page.wait_for_function(loaded)
     shot(page, tmp_path, "gallery-daily-lightbox-phone")
     page.keyboard.press("Escape")
     shot(page, tmp_path, "gallery-daily-phone")
@@ -441,6 +456,9 @@ def test_infinite_scroll_over_5000_images(asgi_live_server, five_thousand, brows
     media = []
     page.on("request", lambda r: "/api/images/?" in r.url and api_pages.append(r.url))
     page.on("request", lambda r: "/media/" in r.url and media.append(r.url))
+    api_ms = []  # time to the last byte of each API page, as the browser saw it
+    page.on("requestfinished", lambda r: "/api/images/?" in r.url and api_ms.append(
+        r.timing["responseEnd"] - r.timing["requestStart"]))
     log_in(page, base, next_url="/")
     # Long tasks (main thread busy > 50 ms) while the gallery loads and scrolls.
     page.add_init_script("""window.__long = [];
@@ -474,7 +492,8 @@ def test_infinite_scroll_over_5000_images(asgi_live_server, five_thousand, brows
     long_tasks = page.evaluate("window.__long")
     print(f"[gallery 5k] first thumbnails {first_ms:.0f} ms after navigation start; "
           f"500th thumbnail {t500 - t0:.0f} ms of scrolling later ({t500:.0f} ms in all); "
-          f"{len(api_pages)} API page requests for {loaded} tiles; "
+          f"{len(api_pages)} API page requests for {loaded} tiles "
+          f"({', '.join(f'{ms:.0f}' for ms in api_ms)} ms each); "
           f"{len(set(media))} distinct thumbnail URLs, {len(media)} media requests; "
           f"long tasks: {len(long_tasks)}, longest {max(long_tasks, default=0):.0f} ms")
 

@@ -137,7 +137,10 @@ def test_generate_to_gallery_filters_public_and_nsfw_blur(asgi_live_server, brow
     page.goto(f"{base}/gallery/")
     fox = page.locator("#gallery a.tile", has_text="red fox")
     fox_href = fox.get_attribute("href")
-    fox.click()
+    fox.click()  # the lightbox; its "Open page" goes to the image page
+    expect(page.locator("#lightbox")).to_be_visible()
+    expect(page.locator("#lb-params")).to_contain_text("a red fox in the snow")
+    page.click("#lb-open")
     page.wait_for_url(f"{base}{fox_href}")
     page.fill("#o-tags", "fox, snow")
     page.check("#o-public")
@@ -179,7 +182,7 @@ def test_generate_to_gallery_filters_public_and_nsfw_blur(asgi_live_server, brow
 
 @pytest.fixture
 def many_images(user, settings):
-    return make_images(user, settings.MEDIA_ROOT, 45)
+    return make_images(user, settings.MEDIA_ROOT, 145)
 
 
 def test_infinite_scroll_loads_the_next_pages(asgi_live_server, many_images, browser_page,
@@ -189,15 +192,16 @@ def test_infinite_scroll_loads_the_next_pages(asgi_live_server, many_images, bro
     requests = []
     page.on("request", lambda r: "/api/images/?" in r.url and requests.append(r.url))
     log_in(page, base, next_url="/gallery/")
-    expect(tiles(page)).to_have_count(30)
-    expect(page.locator("#gallery-count")).to_have_text("45 images")
+    expect(tiles(page)).to_have_count(100)  # 100 thumbnails per page
+    expect(page.locator("#gallery-count")).to_have_text("145 images")
     page.mouse.wheel(0, 20000)
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    expect(tiles(page)).to_have_count(45)
+    expect(tiles(page)).to_have_count(145)
     expect(page.locator("#gallery-status")).to_have_text("That's all.")
     assert any("page=2" in u for u in requests), requests
+    assert len(requests) == 2, requests
     ids = page.eval_on_selector_all("#gallery a.tile", "els => els.map(e => e.dataset.id)")
-    assert len(set(ids)) == 45
+    assert len(set(ids)) == 145
     page.set_viewport_size({"width": 420, "height": 900})
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, tmp_path, "gallery-narrow", full_page=False)
