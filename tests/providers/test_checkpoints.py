@@ -87,6 +87,15 @@ def test_a_dropped_checkpoint_generates_by_its_stem(
     assert listed["tiny-sd"]["source"] == "library"
     assert "unsafe format" in listed["old-model"]["note"].lower()
 
+    # The generate page lists it (by name, with its defaults); not the pickle.
+    from django.test import Client
+
+    page = Client()
+    page.force_login(UserFactory(username="painter"))
+    html = page.get("/").content.decode()
+    assert '<option value="tiny-sd"' in html and 'data-width="512"' in html
+    assert 'value="old-model"' not in html
+
     with django_capture_on_commit_callbacks(execute=False):
         response = api_client.post("/api/generate/", {
             "prompt": "a red lighthouse", "model": "tiny-sd", "width": 64, "height": 64,
