@@ -215,3 +215,26 @@ def test_lists(client, alice, profiles):
     assert client.post("/sdapi/v1/refresh-checkpoints").json() is None
     assert client.get("/sdapi/v1/cmd-flags").json()["api"] is True
     assert "total" in client.get("/sdapi/v1/memory").json()["ram"]
+
+
+def test_idempotency_key_and_throttle_as_on_the_native_api(client, alice, profiles, settings,
+                                                           celery_worker):
+    from django.core.cache import cache
+
+    body = {"prompt": "a kite", "steps": 1, "seed": 3}
+    first = client.post("/sdapi/v1/txt2img", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = client.post("/sdapi/v1/txt2img", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == again.status_code == 200
+    assert json.loads(first.json()["info"])["job"] == json.loads(again.json()["info"])["job"]
+    other = client.post("/sdapi/v1/txt2img", {**body, "prompt": "a boat"}, format="json",
+                        HTTP_IDEMPOTENCY_KEY="k-1")
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+    assert Job.objects.count() == 1
+
+    cache.clear()
+    settings.THROTTLE_GENERATE_RATE = "1/min"
+    assert client.post("/sdapi/v1/txt2img", body, format="json").status_code == 200
+    limited = client.post("/sdapi/v1/txt2img", body, format="json")
+    assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
+    assert limited.json()["code"] == "throttled" and limited.json()["error"]
+    cache.clear()
