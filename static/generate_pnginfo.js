@@ -164,8 +164,18 @@
     return rows.length;
   }
 
+  var lastFile = null;
+  var toImg2img = $("pnginfo-to-img2img");
+  toImg2img.addEventListener("click", function () {
+    if (!lastFile) return;
+    gen.setMode("img2img");
+    gen.setSourceImage(lastFile);
+  });
+
   function readInfo(file) {
     if (!file) return;
+    lastFile = file;
+    toImg2img.hidden = false;
     var fd = new FormData();
     fd.append("image", file, file.name || "image.png");
     show("Reading " + (file.name || "the image") + "…", false);

@@ -253,18 +253,32 @@ def test_aspect_presets_reuse_seed_and_settings_survive_reload(asgi_live_server,
     assert errors == []
 
 
-def _drop_file(page, selector: str, data: bytes, name: str, mime: str = "image/png") -> None:
+#: A DataTransfer holding one file, built in the page from base64 bytes.
+_TRANSFER_JS = """([b64, name, mime]) => {
+  const bin = atob(b64); const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  const dt = new DataTransfer();
+  dt.items.add(new File([bytes], name, { type: mime }));
+  return dt;
+}"""
+
+
+def _transfer(page, data: bytes, name: str, mime: str = "image/png"):
+    return page.evaluate_handle(_TRANSFER_JS, [base64.b64encode(data).decode(), name, mime])
+
+
+def _drop_file(page, selector: str, data: bytes, name: str) -> None:
     """Drop a file on ``selector`` as a person dragging it from the desktop would."""
-    transfer = page.evaluate_handle(
-        """([b64, name, mime]) => {
-             const bin = atob(b64); const bytes = new Uint8Array(bin.length);
-             for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-             const dt = new DataTransfer();
-             dt.items.add(new File([bytes], name, { type: mime }));
-             return dt;
-           }""", [base64.b64encode(data).decode(), name, mime])
+    transfer = _transfer(page, data, name)
     for event in ("dragenter", "dragover", "drop"):
         page.dispatch_event(selector, event, {"dataTransfer": transfer})
+
+
+def _paste_file(page, data: bytes, name: str) -> None:
+    """Paste a file (an image copied to the clipboard) into the page."""
+    page.evaluate("dt => document.body.dispatchEvent(new ClipboardEvent('paste',"
+                  " {clipboardData: dt, bubbles: true, cancelable: true}))",
+                  _transfer(page, data, name))
 
 
 @pytest.fixture
@@ -313,6 +327,12 @@ def test_dropped_a1111_png_fills_the_form(asgi_live_server, checkpoint_profile, 
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(shots / "generate-pnginfo-desktop.png"), full_page=True)
 
+    # "Send to img2img" makes the dropped file the source of the other tab.
+    page.click("#pnginfo-to-img2img")
+    expect(page.locator("#tab-img2img")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#mask-info")).to_contain_text("64×96 · img2img")
+    page.click("#tab-txt2img")
+
     # The same through "choose a file"; an image without parameters says so.
     page.set_input_files("#pnginfo-file", files=[{"name": "plain.png", "mimeType": "image/png",
                                                   "buffer": _png()}])
@@ -341,6 +361,9 @@ def test_img2img_tab_paints_a_mask_and_inpaints(asgi_live_server, page_and_error
     expect(page.locator("#error")).to_contain_text("source image")
     assert sent == []
 
+    # A pasted image becomes the source; a chosen file replaces it.
+    _paste_file(page, _png(size=(40, 24)), "pasted.png")
+    expect(page.locator("#mask-info")).to_contain_text("40×24 · img2img")
     page.set_input_files("#edit-file", files=[{"name": "src.png", "mimeType": "image/png",
                                                "buffer": _png(size=(80, 64))}])
     expect(page.locator("#mask-stage")).to_be_visible()
