@@ -5,7 +5,8 @@
   SillyTavern "SD WebUI auth"). ``secret`` is the user's password or their API token (the
   token of ``POST /api/auth/token/``), so no password has to be stored in a client. Password
   attempts go through ``django.contrib.auth.authenticate`` with the request, so failed ones
-  count towards the login lockout (django-axes, ``LOGIN_FAILURE_LIMIT``).
+  count towards the login lockout (django-axes, ``LOGIN_FAILURE_LIMIT``); a locked-out
+  account or address is answered 401 like any refused login (not axes' 429 page).
 - ``Authorization: Bearer <token>``: what the OpenAI SDK sends (``api_key``).
 - ``Authorization: Token <token>``: the native API's scheme, accepted too.
 
@@ -25,6 +26,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 BAD_CREDENTIALS = "Incorrect username or password"  # A1111's own words (modules/api/api.py)
+LOCKED_OUT = ("Too many failed login attempts for this account or address; try again later "
+              "(LOGIN_LOCKOUT_MINUTES), or use your API token.")
 
 
 def _token_user(key: str):
@@ -39,12 +42,17 @@ def _basic_user(request, username: str, secret: str):
     user = _token_user(secret) if secret else None
     if user is not None and compare_digest(user.get_username(), username):
         return user
+    django_request = request._request
     try:  # a password: counted by the login lockout
-        return authenticate(request=request._request, username=username, password=secret)
-    except PermissionDenied:  # locked out (django-axes): treated as a failure
-        raise exceptions.AuthenticationFailed(
-            "Too many failed login attempts for this account or address; try again later.") \
-            from None
+        user = authenticate(request=django_request, username=username, password=secret)
+    except PermissionDenied:  # django-axes refuses a locked-out account or address
+        user = None
+    if getattr(django_request, "axes_locked_out", False):
+        # Answered here as a refused login (401, the client's credentials prompt) instead of
+        # axes' 429 page: A1111 clients only know 401 for "credentials refused".
+        django_request.axes_locked_out = False
+        raise exceptions.AuthenticationFailed(LOCKED_OUT)
+    return user
 
 
 class CompatAuthentication(BaseAuthentication):

@@ -238,3 +238,18 @@ def test_idempotency_key_and_throttle_as_on_the_native_api(client, alice, profil
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
     assert limited.json()["code"] == "throttled" and limited.json()["error"]
     cache.clear()
+
+
+def test_failed_basic_passwords_lock_out_with_a_401(alice, profiles, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION=_basic("alice", "wrong"))
+    statuses = [bad.get("/sdapi/v1/options").status_code for _ in range(4)]
+    assert statuses == [401] * 4
+    good = APIClient()
+    good.credentials(HTTP_AUTHORIZATION=_basic("alice", "pw-123456"))
+    locked = good.get("/sdapi/v1/options")  # the right password, but locked out now
+    assert locked.status_code == 401 and "Too many failed" in locked.json()["detail"]
+    token = APIClient()  # the API token is no password: not locked out
+    token.credentials(HTTP_AUTHORIZATION=_basic("alice", alice[1]))
+    assert token.get("/sdapi/v1/options").status_code == 200
