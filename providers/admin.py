@@ -30,7 +30,9 @@ class ModelProfileForm(forms.ModelForm):
 class ModelProfileAdmin(admin.ModelAdmin):
     form = ModelProfileForm
     list_display = ["name", "slug", "provider", "pipeline_type", "model_path", "enabled",
-                    "is_default"]
-    list_filter = ["provider", "pipeline_type", "enabled"]
+                    "is_default", "source", "note"]
+    # source "library": made from a file under CHECKPOINT_ROOTS (docs/checkpoints.md#sync);
+    # changing a synced field makes it "manual" and the sync leaves it alone.
+    list_filter = ["provider", "pipeline_type", "enabled", "source"]
     search_fields = ["name", "slug", "model_path"]
     prepopulated_fields = {"slug": ("name",)}

@@ -185,3 +185,15 @@ def test_architectures_from_tensor_names(roots, tmp_path):
     assert not flux_profile.enabled and "config" in flux_profile.note  # no Flux config here
     assert not ModelProfile.objects.get(slug="v2").enabled  # no SD 2.x config shipped
     assert not ModelProfile.objects.get(slug="sd3").enabled
+
+
+@pytest.mark.django_db
+def test_admin_lists_the_source_and_note(roots):
+    from django.test import Client
+
+    (roots / "old.ckpt").write_bytes(b"x")
+    checkpoints_sync()
+    admin = Client()
+    admin.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    html = admin.get("/admin/providers/modelprofile/?source__exact=library").content.decode()
+    assert "old" in html and "Unsafe format, not loaded" in html
