@@ -30,7 +30,7 @@ def _ids_field():
                                  allow_empty=False, max_length=10_000, help_text=_IDS_HELP)
 
 
-class BulkSerializer(serializers.Serializer):
+class ImageBulkSerializer(serializers.Serializer):
     """``{"action", "ids": [int], "project": int | null}``; ``project`` is required for
     ``move`` (``null`` takes the images out of their project)."""
 
@@ -46,13 +46,13 @@ class BulkSerializer(serializers.Serializer):
         return attrs
 
 
-class BulkResultSerializer(serializers.Serializer):
+class ImageBulkResultSerializer(serializers.Serializer):
     action = serializers.CharField()
     count = serializers.IntegerField()
     ids = serializers.ListField(child=serializers.IntegerField())
 
 
-class ZipSerializer(serializers.Serializer):
+class ImageZipSerializer(serializers.Serializer):
     """``{"ids": [int]}`` as JSON, or a form post with ``ids`` repeated (a plain HTML form,
     so the browser streams the download to disk)."""
 
@@ -66,9 +66,9 @@ class ImageBulkView(APIView):
 
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=BulkSerializer, responses={200: BulkResultSerializer})
+    @extend_schema(request=ImageBulkSerializer, responses={200: ImageBulkResultSerializer})
     def post(self, request):
-        serializer = BulkSerializer(data=request.data)
+        serializer = ImageBulkSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         result = images_bulk(user=request.user, action=data["action"], ids=data["ids"],
@@ -95,10 +95,10 @@ class ImageZipView(APIView):
 
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=ZipSerializer,
+    @extend_schema(request=ImageZipSerializer,
                    responses={(200, "application/zip"): OpenApiResponse(bytes, "The archive.")})
     def post(self, request):
-        serializer = ZipSerializer(data=request.data)
+        serializer = ImageZipSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         members = images_zip_plan(user=request.user, ids=serializer.validated_data["ids"])
         chunks = zip_stream(members)
