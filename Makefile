@@ -40,6 +40,9 @@ $(VENV)/.run: pyproject.toml constraints.txt
 # The test and lint tools on top (pip install -e ".[dev]"); torch stays as installed above.
 $(VENV)/.dev: $(VENV)/.run
 	@t0=$$(date +%s.%N); $(UV_PIP) -e ".[dev]" && echo "[setup] test tools (.[dev]): $$($(SINCE))"
+	@# sd-prompt-reader pins an old Pillow it does not need to read PNG text: no deps (its
+	@# reader imports only Pillow, piexif and the standard library; tests/images).
+	$(UV_PIP) --no-deps sd-prompt-reader==1.3.5 piexif==1.1.3
 	@touch $@
 
 install: $(VENV)/.run

@@ -25,6 +25,9 @@ class GenerationRequest(models.Model):
     seed = models.BigIntegerField()
     n = models.PositiveSmallIntegerField(default=1)
     loras = models.JSONField(default=list, blank=True)
+    #: Textual inversion embeddings the prompts call: [{"name", "path", "sha256"}]
+    #: (images/services/embeddings.py, docs/checkpoints.md#textual-inversion-embeddings).
+    embeddings = models.JSONField(default=list, blank=True)
     style = models.ForeignKey("Style", on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="generation_requests",
                               help_text="The style whose template was applied to the prompt.")

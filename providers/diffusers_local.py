@@ -384,6 +384,10 @@ class DiffusersProvider(ImageProvider):
             elif kind != "txt2img":
                 pipe = self._variant(entry, kind)
             info = self._configure(entry, pipe, spec, kind)
+            if spec.embeddings:  # textual inversion, loaded before the prompts are encoded
+                from .textual_inversion import embeddings_apply
+
+                spec, info["ti_hashes"] = embeddings_apply(entry.pipe, spec)
             if img2img is not None:  # the hires pass samples as the first one (A1111)
                 self._configure(entry, img2img, spec, "img2img")
             if sink.should_cancel():

@@ -151,6 +151,14 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MODELS_DIR = Path(env("MODELS_DIR", default=str(VAR_DIR / "models")))
+# VAEs a generate request may name in "vae" (A1111 models/VAE layout; docs/samplers.md#vae).
+VAE_DIR = Path(env("VAE_DIR", default=str(MODELS_DIR / "VAE")))
+# Checkpoint folders (os.pathsep-separated) whose files become model profiles, and textual
+# inversion embeddings usable by name in prompts (A1111 models/ layout; docs/checkpoints.md).
+CHECKPOINT_ROOTS = [p for p in env("CHECKPOINT_ROOTS", default=str(
+    MODELS_DIR / "Stable-diffusion")).split(os.pathsep) if p]
+EMBEDDING_ROOTS = [p for p in env("EMBEDDING_ROOTS", default=str(
+    MODELS_DIR / "embeddings")).split(os.pathsep) if p]
 THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=256)  # pixels, longest side
 
 # -------------------------------------------------------------------- redis / celery / channels
@@ -246,8 +254,16 @@ CIVITAI_PREVIEW_MAX_NSFW_LEVEL = env.int("CIVITAI_PREVIEW_MAX_NSFW_LEVEL", defau
 CIVITAI_PREVIEW_MAX_BYTES = env.int("CIVITAI_PREVIEW_MAX_BYTES", default=20 * 1024 * 1024)
 # Hosts outbound fetches (previews from URL, downloads) may reach; private addresses are
 # refused unless OUTBOUND_ALLOW_PRIVATE is set (tests talk to fake servers on loopback).
-OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=["civitai.com",
-                                                                     "image.civitai.com"])
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[
+    "civitai.com", "image.civitai.com", "civitai.red"])
+# Write <stem>.civitai.info and A1111's <stem>.json next to LoRAs after Civitai fetches and
+# edits, so other tools see them (docs/library.md#sidecars).
+WRITE_SIDECARS = env.bool("WRITE_SIDECARS", default=True)
+# Seconds between two Civitai update checks queued by beat (docs/library.md#civitai-update-check).
+LORA_UPDATE_CHECK_INTERVAL = env.float("LORA_UPDATE_CHECK_INTERVAL", default=24 * 3600.0)
+CELERY_BEAT_SCHEDULE["lora-update-check"] = {
+    "task": "loras.update_check_scheduled", "schedule": LORA_UPDATE_CHECK_INTERVAL,
+    "options": {"queue": "default"}}
 OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=False)
 DOWNLOAD_CONCURRENCY = env.int("DOWNLOAD_CONCURRENCY", default=2)
 DOWNLOAD_REQUEUE_SECONDS = env.float("DOWNLOAD_REQUEUE_SECONDS", default=2.0)
@@ -549,10 +565,11 @@ LOGGING = {
 # -------------------------------------------------------------------- compatibility APIs (#14)
 # The A1111 API (/sdapi/v1/) and the OpenAI Images API (/v1/) answer when the job has ended:
 # the HTTP call waits at most COMPAT_WAIT_SECONDS (then 503 job_timeout, and the job is
-# canceled), reading the job's status every COMPAT_POLL_SECONDS. OpenAI image URLs
+# canceled), reading the job's status every COMPAT_POLL_SECONDS near its end (sparser while
+# its ETA is far: compat/waiting.py). OpenAI image URLs
 # (response_format "url") stay valid for COMPAT_URL_MAX_AGE seconds (OpenAI's: 60 minutes).
 COMPAT_WAIT_SECONDS = env.float("COMPAT_WAIT_SECONDS", default=600.0)
-COMPAT_POLL_SECONDS = env.float("COMPAT_POLL_SECONDS", default=0.02)
+COMPAT_POLL_SECONDS = env.float("COMPAT_POLL_SECONDS", default=0.01)
 COMPAT_URL_MAX_AGE = env.int("COMPAT_URL_MAX_AGE", default=3600)
 
 # -------------------------------------------------------------------- serve (#12)

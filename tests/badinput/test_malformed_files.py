@@ -78,8 +78,22 @@ def _upscale(client, lora, name, data):
                        format="multipart")
 
 
+def _png_info(client, lora, name, data):
+    return client.post("/api/png-info/", {"image": SimpleUploadedFile(name, data)},
+                       format="multipart")
+
+
+def _openai_edit(client, lora, name, data):
+    # The OpenAI Images API adapter (compat/openai): its own error shape {"error": {...}}.
+    return client.post("/v1/images/edits", {"prompt": "a kite", "model": "fake",
+                                            "image": SimpleUploadedFile(name, data)},
+                       format="multipart")
+
+
 # (method, schema path) -> [(label, poster)]
 UPLOADS = {
+    ("post", "/api/png-info/"): [("png_info", _png_info)],
+    ("post", "/v1/images/edits"): [("openai_edit", _openai_edit)],
     ("post", "/api/loras/{id}/preview/"): [("preview", _preview)],
     ("post", "/api/example-images/import/"): [("example_import", _example_import)],
     ("post", "/api/edit/"): [("edit_image", _edit_image), ("edit_mask", _edit_mask)],
@@ -124,7 +138,8 @@ def test_bad_image_is_refused_and_nothing_stored(lora, api_client, fake_profile,
     r = poster(api_client, lora, name, data)
     assert 400 <= r.status_code < 500, (label, kind, r.status_code, r.content[:300])
     body = r.json()
-    assert body["code"] and body["message"], body
+    error = body.get("error") if isinstance(body.get("error"), dict) else body  # OpenAI's shape
+    assert error["code"] and error["message"], body
     assert _stored_state(tmp_path) == before, (label, kind)
 
 

@@ -29,7 +29,7 @@ TESTS = Path(__file__).resolve().parents[1]
 SLOW_DIRS = ("e2e", "reliability")
 # Measured with --durations (a call phase over 10 s) on a 2-core machine: whole files, or one
 # test as ``<file>::<test name>``.
-SLOW_FILES = {"badinput/test_schemathesis.py",
+SLOW_FILES = {"badinput/test_schemathesis.py", "images/test_infotext_generate_roundtrip.py",
               "providers/test_diffusers_local.py::test_build_demo_model_command"}
 BROWSER_FIXTURES = {"browser_page"}
 # Names that start a real server or process (tests/support/servers.py, services.py,
