@@ -1,13 +1,14 @@
 /* Atelier generate page: the last settings are kept in this browser (localStorage key
- * "atelier.generate.v1") and restored on the next visit, unless the address carries a
- * prefill (?prompt=..., a "Generate again" link), which wins. "reset" forgets them. */
+ * "atelier.generate.v1:<user id>", one per account) and restored on the next visit, unless the
+ * address carries a prefill (?prompt=..., a "Generate again" link), which wins. "reset"
+ * forgets them. */
 (function () {
   "use strict";
 
   var gen = window.Atelier && window.Atelier.gen;
   if (!gen) return;
-  var KEY = "atelier.generate.v1";
   var form = gen.form;
+  var KEY = "atelier.generate.v1:" + (form.dataset.user || "");
   // A1111 fields a link may carry besides those generate.js reads (A1111 API names).
   var A1111_KEYS = ["sampler", "sampler_name", "scheduler", "clip_skip", "vae", "enable_hr",
     "hr_scale", "hr_upscaler", "hr_second_pass_steps", "denoising_strength"];

@@ -175,7 +175,7 @@ def test_a1111_controls_post_their_fields_and_ctrl_enter_submits(asgi_live_serve
     assert errors == []
 
 
-def test_aspect_presets_reuse_seed_and_settings_survive_reload(asgi_live_server,
+def test_aspect_presets_reuse_seed_and_settings_survive_reload(asgi_live_server, other_user,
                                                                page_and_errors):
     page, errors = page_and_errors
     # The fake profile's base size is 64×64 (max 512×512): presets keep that area.
@@ -244,6 +244,12 @@ def test_aspect_presets_reuse_seed_and_settings_survive_reload(asgi_live_server,
                  hr_scale="1.25", hr_upscaler="Lanczos")
     expect(page.locator("#id_enable_hr")).to_be_checked()
     page.goto(f"{asgi_live_server}/")
+    expect(page.locator("#id_prompt")).to_have_value("owl")
+    # Each account keeps its own settings in a shared browser.
+    log_in(page, asgi_live_server, "mallory")
+    expect(page.locator("#id_prompt")).to_have_value("")
+    expect(page.locator("#id_enable_hr")).not_to_be_checked()
+    log_in(page, asgi_live_server, "alice")
     expect(page.locator("#id_prompt")).to_have_value("owl")
     page.click("#settings-reset")
     page.wait_for_url(f"{asgi_live_server}/")
