@@ -33,8 +33,10 @@
   var FILTERS = ["q", "project", "tag", "model", "lora", "created_after", "created_before"];
   var DEFAULT_ORDERING = form.elements.namedItem("ordering").options[0].value;
 
+  // refill: page URLs to ask for again after a delete shifted later rows into pages
+  // already loaded (page-number pagination), so none is skipped.
   var state = { scope: form.dataset.scope || "mine", next: null, pending: null, seq: 0,
-                count: 0, exact: true };
+                count: 0, exact: true, refill: [] };
   var listeners = { reset: [], loaded: [], tile: [], projects: [] };
   var tiles = {};  // id -> element
 
@@ -49,7 +51,7 @@
       for (var i = 0; i < G.items.length; i++) if (G.items[i].id === id) return i;
       return -1;
     },
-    hasMore: function () { return !!state.next; },
+    hasMore: function () { return !!state.next || state.refill.length > 0; },
     on: function (name, fn) { listeners[name].push(fn); },
   };
 
@@ -169,7 +171,20 @@
     });
     state.count = Math.max(0, state.count - ids.length);
     showCount();
-    if (!G.items.length && !state.next) showEmpty();
+    if (state.next) {
+      // Rows after the loaded ones moved up by ids.length places: pages from the one
+      // holding the first not-yet-loaded position up to the last loaded one are asked again
+      // (the tiles already shown are skipped).
+      var u = new URL(state.next, location.href);
+      var nextPage = Number(u.searchParams.get("page")) || 2;
+      for (var p = Math.floor(G.items.length / PAGE_SIZE) + 1; p < nextPage; p++) {
+        u.searchParams.set("page", p);
+        state.refill.push(u.pathname + u.search);
+      }
+      G.loadMore();
+    } else if (!G.items.length) {
+      showEmpty();
+    }
   };
 
   function showCount() {
@@ -186,15 +201,17 @@
         "No image matches these filters." :
         (state.scope === "public" ? "Nobody has published an image yet." : "Everything you generate is kept here.");
     }
-    statusEl.textContent = state.next ? "" : (shown ? "That's all." : "");
+    statusEl.textContent = G.hasMore() ? "" : (shown ? "That's all." : "");
   }
 
   G.loadMore = function () {
     if (state.pending) return state.pending;
-    if (!state.next) return Promise.resolve(false);
+    if (!G.hasMore()) return Promise.resolve(false);
     var seq = state.seq;
+    var refill = state.refill.length > 0;
+    var url = refill ? state.refill.shift() : state.next;
     statusEl.textContent = "Loading…";
-    state.pending = api("GET", state.next).then(function (r) {
+    state.pending = api("GET", url).then(function (r) {
       if (seq !== state.seq) return false;
       state.pending = null;
       if (!r.ok || !r.data) {
@@ -206,7 +223,7 @@
         return false;
       }
       var items = Array.isArray(r.data) ? r.data : (r.data.results || []);
-      state.next = Array.isArray(r.data) ? null : r.data.next;
+      if (!refill) state.next = Array.isArray(r.data) ? null : r.data.next;
       if (typeof r.data.count === "number") state.count = r.data.count;
       state.exact = r.data.count_exact !== false;
       var frag = document.createDocumentFragment();
@@ -220,7 +237,7 @@
       showEmpty();
       emit("loaded", items);
       // A short page may leave the sentinel on screen: keep loading (one request at a time).
-      if (state.next && sentinelVisible()) setTimeout(G.loadMore, 0);
+      if (state.refill.length || (state.next && sentinelVisible())) setTimeout(G.loadMore, 0);
       return items.length > 0;
     }, function () {
       if (seq !== state.seq) return false;
@@ -243,6 +260,7 @@
     state.next = firstUrl();
     state.count = 0;
     state.exact = true;
+    state.refill = [];
     G.items = [];
     tiles = {};
     grid.textContent = "";

@@ -149,9 +149,11 @@
       }
       var n = r.data.count;
       var what = n + " image" + (n === 1 ? "" : "s");
-      if (action === "delete") {
+      var filterProject = form.elements.namedItem("project").value;
+      if (action === "delete" ||
+          (action === "move" && filterProject && String(body.project) !== filterProject)) {
         clear();
-        G.remove(ids);
+        G.remove(ids);  // gone, or no longer in the project shown
       } else {
         ids.forEach(function (id) {
           var patch = { id: id };
