@@ -289,7 +289,9 @@ class OptionsView(A1111View):
 
     @extend_schema(request=s.A1111OptionsSerializer, responses={200: NULL_ANSWER})
     def post(self, request):
-        body = s.A1111OptionsSerializer(data=request.data if isinstance(request.data, dict) else {})
+        if not isinstance(request.data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        body = s.A1111OptionsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         updates = {}
