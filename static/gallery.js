@@ -16,6 +16,7 @@
  *                           (a tile drawn or redrawn), "projects" (the project list came)
  *   G.clickHandlers         functions (ev, id, tile) -> true when they handled a tile click
  *   G.projects              the projects of the filter list (API objects), G.user (username)
+ * Parameters, keys and the bulk API: docs/gallery.md.
  */
 (function () {
   "use strict";

@@ -2,7 +2,8 @@
 your own images, thin views over ``images.services.bulk``.
 
 Both take ``ids`` (1 to 500 image ids of yours; one id that is not yours makes the call a 404
-``not_found`` that changes nothing). Errors are ``{"code", "message", "fields"?}``.
+``not_found`` that changes nothing). Errors are ``{"code", "message", "fields"?}``. The
+bodies, errors and ZIP layout: docs/gallery.md#selecting-and-bulk-actions.
 """
 
 from __future__ import annotations

@@ -167,7 +167,8 @@ def zip_stream(members: list[ZipMember]) -> Iterator[bytes]:
     named in ``MISSING.txt`` at the end of the archive.
 
     The format (local headers with data descriptors for an unseekable output) is Python's
-    ``zipfile``: https://docs.python.org/3/library/zipfile.html
+    ``zipfile``: https://docs.python.org/3/library/zipfile.html; the archive's layout:
+    docs/gallery.md#selecting-and-bulk-actions.
     """
     sink = _Sink()
     missing = []
