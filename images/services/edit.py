@@ -240,6 +240,9 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
         raise ApplicationError("invalid", "prompt: nothing left once LoRA tags are removed.",
                                fields={"prompt": ["The prompt has no text besides LoRA tags."]})
     generation_validate(profile=profile, width=width, height=height, n=n, loras=loras)
+    from .embeddings import embeddings_for_prompt  # textual inversion names: 400s here
+
+    embeddings = embeddings_for_prompt(clean, negative, profile)
 
     stem = uuid.uuid4().hex
     with transaction.atomic():
@@ -250,7 +253,7 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
             user=user, job=job, profile=profile, kind=kind, prompt=prompt, clean_prompt=clean,
             negative_prompt=negative, width=width, height=height, steps=steps,
             guidance_scale=guidance, seed=seed, n=n, loras=loras, source_image=source,
-            strength=strength,
+            strength=strength, embeddings=embeddings,
         )
         request.init_image.save(f"{stem}.png", ContentFile(_png(img)), save=False)
         if mask is not None:

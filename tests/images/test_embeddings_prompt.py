@@ -9,6 +9,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 from safetensors.torch import save_file
 
@@ -154,3 +155,21 @@ def test_the_provider_checks_width_itself(embeddings_root):
         load_embeddings(pipe, [EmbeddingSpec("oldstyle", str(embeddings_root / "oldstyle.pt"),
                                              "1" * 64)])
     assert err.value.code == "embedding_unsafe"
+
+
+def test_img2img_records_and_checks_embeddings_too(api_client, tiny, embeddings_root):
+    from tests.support.bad_files import good_png
+
+    def edit(prompt):
+        return api_client.post("/api/edit/", {
+            "prompt": prompt, "model": "tiny", "steps": 2, "strength": 0.5,
+            "image": SimpleUploadedFile("src.png", good_png((64, 64)))}, format="multipart")
+
+    bad = edit("a lighthouse, sd15style")
+    assert bad.status_code == 400 and bad.json()["code"] == "embedding_incompatible"
+    assert not GenerationRequest.objects.exists()
+    ok = edit("a lighthouse, tinystyle")
+    assert ok.status_code == 202, ok.content
+    (request,) = GenerationRequest.objects.all()
+    assert request.kind == "img2img"
+    assert [e["name"] for e in request.embeddings] == ["tinystyle"]
