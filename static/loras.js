@@ -542,8 +542,6 @@
     });
     on("download-update-btn", function () {
       action(this, "POST", "download-update/", {}, function (d) {
-        var link = document.createElement("a");
-        link.href = "/loras/";
         showNotice("Downloading the new version next to this file (job " + (d.job || "") + ").");
         if (d.job) followJob(String(d.job), d.ws_url, "/api/jobs/", function (job) {
           if (job.status === "succeeded") showNotice("Downloaded: " + ((job.result && job.result.path) || "done") + ".");
