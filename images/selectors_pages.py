@@ -179,19 +179,35 @@ def usage_summary(*, user, days: int = 30) -> dict:
             "since": since, "has_cost": has_cost}
 
 
+#: Average advance of a 12 px UI-font character in SVG units (measured: 6.6-7 for Latin text).
+CHART_CHAR_WIDTH = 7.0
+
+
 def bar_chart(rows, *, limit: int = 31, width: int = 560, bar: int = 18, gap: int = 6,
-              label_width: int = 150) -> dict:
+              label_width: int | None = None) -> dict:
     """Geometry of a horizontal SVG bar chart for ``rows`` ``[(label, value)]`` (first
-    ``limit`` rows): ``{"width", "height", "bars": [{"label", "value", "y", "w", "text_y",
-    "value_x"}], "max", "empty"}``; all lengths in SVG user units (pixels at 1:1)."""
+    ``limit`` rows): ``{"width", "height", "bars": [{"label", "full_label", "value", "y", "w",
+    "text_y", "value_x"}], "max", "empty", "label_width"}``; all lengths in SVG user units
+    (pixels at 1:1).
+
+    ``label_width`` (default: fitted to the longest label, 80..240) is the room left of the
+    bars; a label longer than fits is cut with "…" (``full_label`` keeps it for the tooltip), so
+    no label runs off the chart's left edge.
+    """
     rows = list(rows)[:limit]
     peak = max((v for _, v in rows), default=0)
+    if label_width is None:
+        longest = max((len(str(label)) for label, _ in rows), default=0)
+        label_width = int(min(240, max(80, longest * CHART_CHAR_WIDTH + 12)))
+    fits = max(4, int((label_width - 12) // CHART_CHAR_WIDTH))
     plot = width - label_width - 50
     bars = []
     for i, (label, value) in enumerate(rows):
         y = i * (bar + gap)
         w = round(plot * value / peak, 1) if peak else 0
-        bars.append({"label": str(label)[:24], "full_label": str(label), "value": value,
+        text = str(label)
+        short = text if len(text) <= fits else text[:fits - 1].rstrip() + "…"
+        bars.append({"label": short, "full_label": text, "value": value,
                      "y": y, "w": max(w, 1 if value else 0), "text_y": y + bar * 0.72,
                      "value_x": label_width + w + 6})
     return {"width": width, "height": max(len(rows) * (bar + gap) - gap, bar), "bars": bars,
