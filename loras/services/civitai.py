@@ -226,7 +226,8 @@ def lora_civitai_refresh(*, lora: LoraModel, client: CivitaiClient | None = None
                          ) -> LoraModel:
     """Look ``lora`` up on Civitai (SHA256, then AutoV3), fetch its model, and fill civitai
     JSON and ids, trigger words, base model, NSFW level, tags, license flags,
-    ``last_checked_at`` and a preview when it has none.
+    ``last_checked_at``, a preview when it has none, and the update state from the model
+    (``loras.services.updates``).
 
     Raises:
         CivitaiNotFound (404 ``civitai_not_found``; only ``last_checked_at`` is written),
@@ -246,7 +247,12 @@ def lora_civitai_refresh(*, lora: LoraModel, client: CivitaiClient | None = None
             model = client.model_get(version["modelId"])
         except CivitaiNotFound:
             model = None  # the version is public, its model page may not be
-    return lora_civitai_apply(lora=lora, version=version, model=model, client=client)
+    lora = lora_civitai_apply(lora=lora, version=version, model=model, client=client)
+    if model is not None:  # the model is at hand: its update state costs no call
+        from .updates import lora_update_state_apply
+
+        lora = lora_update_state_apply(lora=lora, model=model)
+    return lora
 
 
 # -- refresh all: a resumable job -------------------------------------------------------

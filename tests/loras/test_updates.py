@@ -11,7 +11,12 @@ from django.conf import settings as django_settings
 from jobs.models import Job
 from loras.models import LoraModel
 from loras.services import library_roots_sync, lora_register
-from loras.services.updates import UPDATE_CHECK_KIND, update_check_run, update_check_start
+from loras.services.updates import (
+    UPDATE_CHECK_KIND,
+    lora_update_ignore,
+    update_check_run,
+    update_check_start,
+)
 from loras.tasks_updates import lora_update_check_scheduled
 from tests.support.fake_civitai import (  # noqa: F401
     fake_civitai,
@@ -75,8 +80,7 @@ def world(library, fake_civitai):
              "d": lora_of(library, fake_civitai, 4001, d[4001], "d")}
     (library / "e.safetensors").write_bytes(safetensors_bytes(seed=99))
     loras["e"] = lora_register(path=str(library / "e.safetensors"))
-    loras["b"].update_ignored_versions = [2002]
-    loras["b"].save()
+    loras["b"] = lora_update_ignore(lora=loras["b"], version_id=2002)
     return loras
 
 
@@ -88,6 +92,9 @@ def flagged(api_client) -> list[str]:
 
 @pytest.mark.django_db
 def test_exactly_the_right_loras_are_flagged(world, fake_civitai, api_client, user):
+    # A refresh has the model at hand: the state is already right before any check.
+    assert flagged(api_client) == ["a"]
+    LoraModel.objects.update(update_available=False, civitai_update={})
     before = fake_civitai.count(MODELS)
     job = update_check_start(user=user, enqueue=False)
     job = update_check_run(job_id=job.pk)
