@@ -82,11 +82,14 @@ async def _async_chunks(chunks):
     that under ASGI the response streams instead of being collected in memory first
     (Django's ASGI handler lists a synchronous iterator)."""
     end = object()
-    while True:
-        chunk = await sync_to_async(next, thread_sensitive=False)(chunks, end)
-        if chunk is end:
-            return
-        yield chunk
+    try:
+        while True:
+            chunk = await sync_to_async(next, thread_sensitive=False)(chunks, end)
+            if chunk is end:
+                return
+            yield chunk
+    finally:  # the client went away: close the open file now, not at garbage collection
+        await sync_to_async(chunks.close, thread_sensitive=False)()
 
 
 @api_errors(404)

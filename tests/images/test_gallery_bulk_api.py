@@ -227,3 +227,36 @@ def test_search_favourite_and_date_filters_used_by_the_gallery(api_client, user)
     assert api_client.get(f"/api/images/?created_after={day}&created_before={day}"
                           ).json()["count"] == 2
     assert api_client.get("/api/images/?created_before=2000-01-01").json()["count"] == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_zip_under_asgi_is_an_async_stream_read_chunk_by_chunk(settings):
+    """Through Django's ASGI request path the ZIP is an async iterator (Django's ASGI handler
+    would read a synchronous one to its end first); the archive is the same."""
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+    from PIL import Image as PILImage
+    from rest_framework.authtoken.models import Token
+
+    from tests.factories import UserFactory
+
+    def rows():
+        owner = UserFactory(username="asgi-owner")
+        made = []
+        for _ in range(4):
+            img = ImageFactory(user=owner)
+            PILImage.frombytes("RGB", (256, 256), os.urandom(256 * 256 * 3)).save(img.file.path)
+            made.append(img)
+        return Token.objects.get_or_create(user=owner)[0].key, made
+
+    key, imgs = await sync_to_async(rows)()
+    resp = await AsyncClient().post(ZIP, {"ids": [i.pk for i in imgs]},
+                                    content_type="application/json",
+                                    headers={"authorization": f"Token {key}"})
+    assert resp.status_code == 200 and resp.is_async
+    chunks = [chunk async for chunk in resp.streaming_content]
+    assert len(chunks) > len(imgs)
+    zf = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    assert zf.testzip() is None
+    assert [int(n.split("-")[0]) for n in zf.namelist()] == [i.pk for i in imgs]
