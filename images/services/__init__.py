@@ -43,6 +43,7 @@ from ..prompt import (
     prompt_check_supported,
 )
 from ..tasks import generation_run as generation_run_task
+from .embeddings import embedding_specs, embeddings_for_prompt
 
 MAX_SEED = 2**32 - 1
 
@@ -163,8 +164,15 @@ def a1111_params(*, profile, params: dict, width: int, height: int, steps: int,
         return values
     try:
         upscaler = hr.hires_upscaler(params.get("hr_upscaler") or "")
-    except ValueError as exc:
-        raise invalid("hr_upscaler", str(exc)) from None
+    except ValueError as exc:  # else an upscale model profile (A1111's ESRGAN-like choices)
+        from .hires import hires_upscale_profile, hires_upscale_profiles
+
+        found = hires_upscale_profile(str(params.get("hr_upscaler")).strip())
+        if found is None:
+            slugs = [p.slug for p in hires_upscale_profiles()]
+            more = f" Upscale model profiles: {', '.join(slugs)}." if slugs else ""
+            raise invalid("hr_upscaler", f"{exc}{more}") from None
+        upscaler = found.slug
     scale = float(params.get("hr_scale") or 2.0)
     strength = params.get("denoising_strength")
     strength = 0.7 if strength is None else float(strength)
@@ -285,12 +293,10 @@ def generation_create(*, user, params: dict, enqueue: bool = True,
         raise ApplicationError("invalid", "prompt: nothing left once LoRA tags are removed.",
                                fields={"prompt": ["The prompt has no text besides LoRA tags."]})
     generation_validate(profile=profile, width=width, height=height, n=n, loras=loras)
+    embeddings = embeddings_for_prompt(clean, negative, profile)  # textual inversion: 400s
     a1111 = a1111_params(profile=profile, params=params, width=width, height=height,
                          steps=steps, n=n)
-    total_steps = steps
-    if a1111["enable_hr"]:
-        total_steps += hr.hires_steps(steps, a1111["hr_second_pass_steps"],
-                                      a1111["hr_denoising_strength"])[1]
+    total_steps = _hires_total(steps=steps, n=n, values=a1111)
     queue = registry.provider_queue(profile.provider)
     try:
         with transaction.atomic():
@@ -300,7 +306,8 @@ def generation_create(*, user, params: dict, enqueue: bool = True,
                 user=user, job=job, profile=profile, prompt=params["prompt"],
                 clean_prompt=clean, negative_prompt=negative, width=width, height=height,
                 steps=steps, guidance_scale=guidance, seed=seed, n=n, loras=loras,
-                idempotency_key=idempotency_key, style=params.get("style_obj"), **a1111,
+                embeddings=embeddings, idempotency_key=idempotency_key,
+                style=params.get("style_obj"), **a1111,
             )
             if enqueue:  # recorded with the job, published at the commit (503: broker down)
                 job_enqueue(job=job, task=generation_run_task, args=[request.pk], queue=queue)
@@ -340,6 +347,7 @@ def _spec_for(request: GenerationRequest) -> GenerationSpec:
         guidance_scale=request.guidance_scale, seed=request.seed, n=request.n,
         loras=tuple(loras), sampler=request.sampler, scheduler=request.scheduler,
         clip_skip=request.clip_skip or 1, vae=request.vae, hires=_hires_spec(request),
+        embeddings=embedding_specs(request.embeddings),
     )
 
 
@@ -359,11 +367,23 @@ def request_steps(request: GenerationRequest) -> int:
     steps plus the second pass's ``int(steps x denoising strength)``."""
     from .edit import request_total_steps
 
-    total = request_total_steps(request)
-    spec = _hires_spec(request)
-    if spec is not None:
-        total += hr.hires_steps(request.steps, spec.steps, spec.denoising_strength)[1]
-    return total
+    if _hires_spec(request) is None:
+        return request_total_steps(request)
+    return _hires_total(steps=request.steps, n=request.n, values={
+        f: getattr(request, f) for f in ("enable_hr", "hr_upscaler", "hr_second_pass_steps",
+                                         "hr_denoising_strength")})
+
+
+def _hires_total(*, steps: int, n: int, values: dict) -> int:
+    """Progress steps of a txt2img run with the hires fields ``values`` (``a1111_params``)."""
+    if not values["enable_hr"]:
+        return steps
+    second, strength = values["hr_second_pass_steps"] or 0, values["hr_denoising_strength"]
+    if values["hr_upscaler"] not in hr.HIRES_UPSCALERS:  # an upscale model profile
+        from .hires import hires_total_steps
+
+        return hires_total_steps(steps=steps, n=n, hires_steps=second, strength=strength)
+    return steps + hr.hires_steps(steps, second, strength)[1]
 
 
 def _image_store(*, request: GenerationRequest, out: GeneratedImage) -> Image:
@@ -424,7 +444,12 @@ def generation_run(*, request_id: int,
         started = time.monotonic()
         spec = _spec_for(request)
         try:
-            if request.kind == "txt2img":
+            if request.kind == "txt2img" and spec.hires is not None and \
+                    spec.hires.upscaler not in hr.HIRES_UPSCALERS:
+                from .hires import hires_with_profile  # an upscale profile as hires upscaler
+
+                outputs = hires_with_profile(request=request, spec=spec, sink=run.reporter)
+            elif request.kind == "txt2img":
                 outputs = registry.get(request.profile.provider).generate(spec, run.reporter)
             else:  # img2img, inpaint, upscale (#5)
                 from .edit import edit_outputs

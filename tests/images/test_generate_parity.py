@@ -232,3 +232,23 @@ def test_clip_skip_and_vae_through_the_api(api_client, tiny, tiny_model, setting
     assert not np.array_equal(pixels(images[0]), base)
     assert api_client.get(f"/api/status/{gen.pk}/").json()["vae"] == "soft.safetensors"
     assert np.array_equal(pixels(run(api_client, capture, seed=3, vae="Automatic")[2][0]), base)
+
+
+def test_hires_fix_with_an_upscale_model_profile(api_client, tiny, tmp_path_factory,
+                                                 django_capture_on_commit_callbacks):
+    from providers.demo_upscale import build_demo_upscale_model
+
+    x4 = build_demo_upscale_model(tmp_path_factory.mktemp("x4") / "demo-sd-x4")
+    ModelProfileFactory(slug="x4", provider="diffusers_local", pipeline_type="sd-upscale",
+                        model_path=str(x4), is_default=False)
+    resp = post(api_client, model="tiny", enable_hr=True, hr_upscaler="nope")
+    assert resp.status_code == 400 and "Upscale model profiles: x4" in resp.json()["message"]
+    gen, job, images, seen = run(api_client, django_capture_on_commit_callbacks, steps=3,
+                                 n=2, seed=4, enable_hr=True, hr_scale=2, hr_upscaler="x4",
+                                 hr_second_pass_steps=4, denoising_strength=0.5)
+    assert [(i.width, i.height, i.seed) for i in images] == [(128, 128, 4), (128, 128, 5)]
+    assert gen.hr_upscaler == "x4" and "Hires upscaler: x4" in images[0].parameters
+    steps = [s for s, _ in seen]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)  # never back, never twice
+    assert steps[-1] == seen[-1][1] == job.step == job.total_steps and job.progress == 1.0
+    assert Job.objects.filter(kind="generate").count() == 1  # one job for all the passes
