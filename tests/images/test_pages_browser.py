@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 from playwright import sync_api as playwright_api
 
 from tests.support.browser import launch, log_in
@@ -298,6 +299,41 @@ def test_queue_lists_my_running_job_and_cancels_it(asgi_live_server, slow_profil
     expect(page.locator("#progress-text")).to_have_text("Canceled")
     expect(page.locator("#queue-list .queue-item")).to_have_count(0, timeout=JOB_TIMEOUT_MS)
     expect(page.locator("#queue-empty")).to_be_visible()
+    assert seen["page_errors"] == []
+
+
+@pytest.fixture
+def user_token(user):
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def test_queue_follows_the_websocket_without_polling(asgi_live_server, slow_profile, user_token,
+                                                     browser_page):
+    """Jobs started elsewhere (another tab, a script) appear, progress and leave the panel
+    from /ws/jobs/ alone: with the socket up the panel polls only every 30 s."""
+    page, seen = browser_page
+    base = asgi_live_server
+    token = user_token
+    _log_in(page, base)
+    page.wait_for_function("window.Atelier.queueSocket && window.Atelier.queueSocket() && "
+                           "window.Atelier.queueSocket().readyState === 1")
+    assert any(url.endswith("/ws/jobs/") for url in seen["websockets"])
+    expect(page.locator("#queue-empty")).to_be_visible()
+    gets = []
+    page.on("request", lambda r: "/api/jobs/?" in r.url and gets.append(r.url))
+    http = requests.Session()
+    http.headers["Authorization"] = f"Token {token}"
+    resp = http.post(f"{base}/api/generate/", json={"prompt": "from a script", "model": "slow"})
+    assert resp.status_code == 202, resp.text
+    item = page.locator("#queue-list .queue-item")
+    expect(item).to_have_count(1, timeout=5000)
+    expect(item).to_contain_text(re.compile(r"step \d+ / 150"), timeout=5000)
+    assert http.post(f"{base}/api/jobs/{resp.json()['job']}/cancel/").status_code in (200, 202)
+    expect(page.locator("#queue-list .queue-item")).to_have_count(0, timeout=5000)
+    expect(page.locator("#queue-empty")).to_be_visible()
+    assert gets == []  # all of it came over the socket
     assert seen["page_errors"] == []
 
 
