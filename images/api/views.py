@@ -21,6 +21,11 @@ from .serializers import (
 class GenerateView(APIView):
     """Queue a txt2img generation; answers 202 with the job to follow.
 
+    A1111's fields (``sampler``/``sampler_name``, ``scheduler``, ``clip_skip``, ``vae``, hires
+    fix: ``enable_hr``, ``hr_scale``, ``hr_upscaler``, ``hr_second_pass_steps``,
+    ``denoising_strength``) are checked before anything is queued (400 naming the field and the
+    allowed values; docs/samplers.md).
+
     ``Idempotency-Key`` header (optional, 1-255 characters): repeating a request with the same
     key returns the first request's answer (same job); another body under the same key is 409
     ``idempotency_key_reused``. Rate-limited per user (``THROTTLE_GENERATE_RATE``, 429)."""
