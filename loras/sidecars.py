@@ -41,28 +41,30 @@ def _is_model(name: str) -> bool:
     return name.lower().endswith(MODEL_EXTENSIONS)
 
 
-def sidecar_suffixes(path: str) -> list[str]:
+def sidecar_suffixes(path: str, *, known_only: bool = False) -> list[str]:
     """The suffixes of every existing ``<stem>.*`` sidecar of the model file ``path``: known
     suffixes first (in ``SIDECAR_SUFFIXES`` order), then the others sorted. A name that is a
     model file, or that starts with the stem of another model file in the folder with a longer
-    stem, is not a sidecar. Symlinks count when their target is a file."""
+    stem, is not a sidecar. Symlinks count when their target is a file.
+
+    ``known_only``: only ``SIDECAR_SUFFIXES``, by one ``stat`` each, without listing the folder
+    (a plan over thousands of files in one folder; the move itself lists them all).
+    """
+    stem = stem_of(path)
+    if known_only:
+        return [suffix for suffix in SIDECAR_SUFFIXES if os.path.isfile(stem + suffix)]
     folder, base = os.path.split(path)
-    stem = os.path.splitext(base)[0]
+    prefix = os.path.basename(stem) + "."
     try:
-        names = os.listdir(folder or ".")
+        with os.scandir(folder or ".") as entries:
+            candidates = [e.name for e in entries if e.name.startswith(prefix) and e.name != base]
     except OSError:
         return []
-    other_stems = [os.path.splitext(n)[0] for n in names
-                   if n != base and _is_model(n) and len(os.path.splitext(n)[0]) > len(stem)]
-    found = []
-    for name in names:
-        if name == base or not name.startswith(stem + ".") or _is_model(name):
-            continue
-        if name.endswith((".part", ".tmp")) or any(name.startswith(o + ".")
-                                                   for o in other_stems):
-            continue
-        if os.path.isfile(os.path.join(folder, name)):
-            found.append(name[len(stem):])
+    longer = [os.path.splitext(n)[0] for n in candidates if _is_model(n)]
+    found = [n[len(prefix) - 1:] for n in candidates
+             if not _is_model(n) and not n.endswith((".part", ".tmp"))
+             and not any(n.startswith(o + ".") for o in longer)
+             and os.path.isfile(os.path.join(folder, n))]
     known = [s for s in SIDECAR_SUFFIXES if s in found]
     return known + sorted(s for s in found if s not in SIDECAR_SUFFIXES)
 

@@ -143,9 +143,10 @@ class LoraFiles:
     sidecars: list[tuple[str, str]]
 
 
-def lora_files_guard(*, lora: LoraModel) -> LoraFiles:
+def lora_files_guard(*, lora: LoraModel, known_only: bool = False) -> LoraFiles:
     """The file and sidecars of ``lora`` that a mutation may touch, each checked by
-    :func:`loras.paths.real_path_in_root` against the LoRA's root.
+    :func:`loras.paths.real_path_in_root` against the LoRA's root (``known_only``: the known
+    sidecar suffixes only, without listing the folder: a plan).
 
     Raises:
         ApplicationError: 400 ``outside_root`` when the real path of the file or of any
@@ -155,7 +156,7 @@ def lora_files_guard(*, lora: LoraModel) -> LoraFiles:
     path = real_path_in_root(root_path, lora.abs_path)
     stem = stem_of(path)
     return LoraFiles(path, [(suffix, real_path_in_root(root_path, stem + suffix))
-                            for suffix in sidecar_suffixes(path)])
+                            for suffix in sidecar_suffixes(path, known_only=known_only)])
 
 
 def _relocate(*, lora: LoraModel, root: LibraryRoot, relative_path: str, conflict_code: str,

@@ -118,7 +118,7 @@ def organize_plan(*, template: str | None = None) -> dict:
         key = (lora.root_id, target)
         code = None
         try:
-            lora_files_guard(lora=lora)
+            lora_files_guard(lora=lora, known_only=True)  # the move checks every sidecar
         except ApplicationError as exc:
             code, message = exc.code, exc.message
         if code:
