@@ -22,6 +22,7 @@ from hmac import compare_digest
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -43,6 +44,10 @@ def _basic_user(request, username: str, secret: str):
     if user is not None and compare_digest(user.get_username(), username):
         return user
     django_request = request._request
+    try:  # django-axes records the form fields of a failed login: a broken body is a 400 here
+        django_request.POST  # noqa: B018
+    except MultiPartParserError:
+        raise exceptions.ParseError("Malformed multipart body.") from None
     try:  # a password: counted by the login lockout
         user = authenticate(request=django_request, username=username, password=secret)
     except PermissionDenied:  # django-axes refuses a locked-out account or address

@@ -253,3 +253,11 @@ def test_failed_basic_passwords_lock_out_with_a_401(alice, profiles, settings):
     token = APIClient()  # the API token is no password: not locked out
     token.credentials(HTTP_AUTHORIZATION=_basic("alice", alice[1]))
     assert token.get("/sdapi/v1/options").status_code == 200
+
+
+def test_password_login_with_a_broken_multipart_body_is_400(alice, profiles):
+    c = APIClient()
+    c.credentials(HTTP_AUTHORIZATION=_basic("alice", "wrong"))
+    response = c.generic("POST", "/sdapi/v1/txt2img", b'{"prompt": "x"}',
+                         content_type="multipart/form-data")  # no boundary
+    assert response.status_code == 400 and response.json()["error"]
