@@ -318,3 +318,30 @@ def test_unet_only_lora_ignores_a_text_encoder_weight(provider, model_dir, demo_
     split = LoraSpec(path=str(path), sha256=sha, name="warm", weight=0.7, te_weight=0.2)
     assert np.array_equal(pixels(provider, spec(model_dir, loras=(only,)))[0],
                           pixels(provider, spec(model_dir, loras=(split,)))[0])
+
+
+# ----------------------------------------------------------------------------- SDXL
+@pytest.fixture(scope="module")
+def sdxl_dir(tmp_path_factory):
+    from providers.demo import save_pipeline_folder
+    from tests.providers.test_prompt_embeds import build_tiny_sdxl
+
+    return str(save_pipeline_folder(build_tiny_sdxl(), tmp_path_factory.mktemp("xl") / "xl"))
+
+
+@pytest.mark.parametrize("upscaler", ["Latent", "Lanczos"])
+def test_sdxl_sampler_and_hires_fix(provider, sdxl_dir, upscaler):
+    def xl(**kw):
+        return GenerationSpec(model=ModelSpec(pipeline_type="sdxl", model=sdxl_dir),
+                              prompt="a (lighthouse:1.3) at dusk", width=64, height=64, steps=3,
+                              guidance_scale=5.0, seed=2, **kw)
+
+    euler = provider.generate(xl(), NullSink())[0]
+    dpm = provider.generate(xl(sampler="DPM++ 2M"), NullSink())[0]
+    assert dpm.info["sampler"] == "DPM++ 2M" and dpm.info["scheduler"] == "Karras"
+    assert not np.array_equal(np.asarray(euler.image), np.asarray(dpm.image))
+    sink = RecordingSink()
+    hires = HiresSpec(scale=2.0, upscaler=upscaler, steps=2, denoising_strength=0.5)
+    out = provider.generate(xl(sampler="DPM++ 2M", hires=hires), sink)
+    assert out[0].image.size == (128, 128)
+    assert sink.steps == [(i, 4) for i in range(1, 5)]  # 3 + int(2 x 0.5)
