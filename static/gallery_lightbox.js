@@ -1,7 +1,7 @@
 /* Atelier gallery: the lightbox. A click on a thumbnail (nothing selected) opens the image
  * with its parameters beside it; ← / → go to the previous / next image, loading the next
  * page of the grid when the last loaded one is passed; F toggles the favourite (PATCH
- * /api/images/<id>/); Esc closes. "Send to generate" opens the generate page with the
+ * /api/images/<id>/); Delete deletes it (after a confirmation) and shows the next; Esc closes. "Send to generate" opens the generate page with the
  * image's parameters in the query string (prompt, negative_prompt, width, height, steps,
  * guidance_scale, seed, model = profile slug, sampler, scheduler, clip_skip, hires fields,
  * lora=name:weight); schedule type, clip skip, first-pass size and hires fields are read from
@@ -125,6 +125,7 @@
     $("lb-edit").href = (img.detail_url || "/images/" + img.id + "/") + "#edit-form";
     $("lb-open").href = img.detail_url || "/images/" + img.id + "/";
     $("lb-download").href = img.url;
+    $("lb-delete").hidden = !mine;
     say("");
 
     var p = infotext(img.parameters);
@@ -204,6 +205,22 @@
     }, function () { say("Could not reach the server.", true); });
   }
 
+  /* Delete the image shown (after a confirmation) and show the next one (else the previous,
+     else close): DELETE /api/images/<id>/ removes the row and its files. */
+  function remove() {
+    if (!current || $("lb-delete").hidden) return;
+    var img = current;
+    if (!window.confirm("Delete this image and its files? This cannot be undone.")) return;
+    api("DELETE", "/api/images/" + img.id + "/").then(function (r) {
+      if (r.status !== 204) { say((r.data && r.data.message) || "Could not delete (HTTP " + r.status + ").", true); return; }
+      var i = G.indexOf(img.id);
+      G.remove([img.id]);
+      var next = G.items[i] || G.items[i - 1];
+      if (next) render(next);
+      else { current = null; close(); }
+    }, function () { say("Could not reach the server.", true); });
+  }
+
   function followJob(jobId) {
     return new Promise(function (resolve) {
       var tick = function () {
@@ -263,14 +280,18 @@
   $("lb-close").addEventListener("click", close);
   $("lb-fav").addEventListener("click", toggleFavorite);
   $("lb-upscale").addEventListener("click", upscale);
+  $("lb-delete").addEventListener("click", remove);
   // A click on the backdrop (outside the image and the panel) closes.
   dialog.addEventListener("click", function (ev) {
     if (ev.target === dialog || ev.target.classList.contains("lb-stage")) close();
   });
-  dialog.addEventListener("keydown", function (ev) {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  // On the document, not the dialog: a button that disables itself (Upscale) leaves the focus
+  // on the body, outside the dialog.
+  document.addEventListener("keydown", function (ev) {
+    if (!dialog.open || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (ev.key === "ArrowRight") { ev.preventDefault(); step(1); }
     else if (ev.key === "ArrowLeft") { ev.preventDefault(); step(-1); }
     else if (ev.key === "f" || ev.key === "F") { ev.preventDefault(); toggleFavorite(); }
+    else if (ev.key === "Delete") { ev.preventDefault(); remove(); }
   });
 })();

@@ -120,6 +120,13 @@
   document.addEventListener("keydown", function (ev) {
     if (ev.key === "Escape" && selected.size && !document.querySelector("dialog[open]")) clear();
   });
+  // Keyboard: Space on a focused tile ticks it (Shift+Space: the range from the last one).
+  $("gallery").addEventListener("keydown", function (ev) {
+    var t = ev.target.closest && ev.target.closest("a.tile");
+    if (!t || ev.key !== " " || G.scope() !== "mine") return;
+    ev.preventDefault();
+    toggle(Number(t.dataset.id), ev.shiftKey);
+  });
 
   var LABELS = { delete: "Deleted", move: "Moved", publish: "Made public",
                  unpublish: "Made private", favorite: "Favourited" };

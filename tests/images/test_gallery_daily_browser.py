@@ -281,6 +281,14 @@ def test_bulk_select_move_publish_zip_delete(asgi_live_server, six, browser_page
     expect(bar).to_be_hidden()
     expect(page.locator("#gallery a.tile.selected")).to_have_count(0)
 
+    # Keyboard: Space ticks the focused tile.
+    tiles(page).nth(2).focus()
+    page.keyboard.press("Space")
+    expect(page.locator("#bulk-count")).to_have_text("1 selected")
+    expect(tiles(page).nth(2)).to_have_class(re.compile(r"\bselected\b"))
+    page.click("#bulk-none")
+    expect(bar).to_be_hidden()
+
     # ZIP of two: a plain form post, saved by the browser.
     page.click("#select-mode")
     expect(bar).to_be_visible()
@@ -410,6 +418,15 @@ def test_lightbox_keys_parameters_and_actions(asgi_live_server, hundred_and_five
     link = page.locator("#lb-status a.result-link")
     expect(link).to_have_count(1, timeout=TIMEOUT_MS)
     expect(link).to_contain_text("192×192")
+
+    # Del: delete the image shown (after a confirmation); the next one takes its place.
+    expect(page.locator("#lb-title")).to_have_text(f"Image #{rows[1].pk}")
+    page.once("dialog", lambda d: d.accept())
+    page.keyboard.press("Delete")
+    expect(page.locator("#lb-title")).to_have_text(f"Image #{rows[0].pk}")
+    expect(page.locator("#lb-pos")).to_contain_text("104 of")
+    assert not Image.objects.filter(pk=rows[1].pk).exists()
+    expect(tiles(page)).to_have_count(104)
     page.keyboard.press("Escape")
     expect(lb).to_be_hidden()
 
