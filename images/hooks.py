@@ -133,7 +133,10 @@ def estimated_cost(*, provider: str, model_name: str, image_count: int) -> Decim
 
 
 def hook_usage(*, request, images, job, started) -> None:
-    """One UsageLog row for the generation (duration in seconds since ``started``)."""
+    """One UsageLog row for the generation (duration in seconds since ``started``), and one use
+    of each LoRA it applied (``usage_count`` + 1, ``last_used_at``: "Most used" sorts by it)."""
+    from loras.services.usage import lora_usage_record
+
     from .models import UsageLog
 
     provider, model_name = request.profile.provider, request.profile.name
@@ -145,6 +148,7 @@ def hook_usage(*, request, images, job, started) -> None:
         estimated_cost=estimated_cost(provider=provider, model_name=model_name,
                                       image_count=len(images)),
     )
+    lora_usage_record(lora_ids=[x.get("lora_id") for x in request.loras or []])
 
 
 # ------------------------------------------------------------------ narration

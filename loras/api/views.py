@@ -17,11 +17,11 @@ from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.exceptions import ApplicationError
+from core.pagination import CappedCountPagination
 from core.schema import api_errors
 from jobs.api.serializers import JobAcceptedSerializer, accepted_response
 
@@ -62,8 +62,9 @@ from .serializers import (
 )
 
 
-class LoraPagination(PageNumberPagination):
-    """50 per page by default, ``?page_size=`` up to 100."""
+class LoraPagination(CappedCountPagination):
+    """50 per page by default, ``?page_size=`` up to 100; the count is capped
+    (``PAGINATION_COUNT_CAP``, core/pagination.py) so 100,000 rows list fast."""
 
     page_size = 50
     page_size_query_param = "page_size"

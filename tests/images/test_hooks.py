@@ -70,6 +70,18 @@ def test_tags_and_usage_with_cost(user, fake_profile, lora, settings):
     assert log.estimated_cost == Decimal("0.1000") and log.provider == "fake"
 
 
+def test_each_generation_counts_one_use_of_each_lora(user, fake_profile, lora):
+    assert (lora.usage_count, lora.last_used_at) == (0, None)
+    assert run(user, prompt="a fox <lora:ink:0.6>", n=3).status == Job.Status.SUCCEEDED
+    lora.refresh_from_db()
+    assert lora.usage_count == 1 and lora.last_used_at is not None  # one generation, 3 images
+    first = lora.last_used_at
+    run(user, prompt="a heron", loras=[{"lora": "ink", "weight": 0.5}])
+    run(user, prompt="no lora at all")
+    lora.refresh_from_db()
+    assert lora.usage_count == 2 and lora.last_used_at >= first
+
+
 def test_model_specific_cost_and_free_default(user, fake_profile, settings):
     settings.PROVIDER_COSTS = {"fake/Fake": 0.2, "fake": 0.05}
     run(user)

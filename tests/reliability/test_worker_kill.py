@@ -138,7 +138,7 @@ def test_killed_worker_mid_download_resumes_on_another_worker(settings, tmp_path
     from loras.services import library_roots_sync
     from tests.support.fake_civitai import safetensors_bytes
 
-    UserFactory(username="faulty")
+    UserFactory(username="faulty", is_staff=True)  # downloads: library managers
     library = tmp_path / "library"
     library.mkdir()
     settings.LORA_ROOTS = [str(library)]
