@@ -260,3 +260,7 @@ async def test_zip_under_asgi_is_an_async_stream_read_chunk_by_chunk(settings):
     zf = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert zf.testzip() is None
     assert [int(n.split("-")[0]) for n in zf.namelist()] == [i.pk for i in imgs]
+    # The thread sync_to_async ran the ORM in keeps a connection; let the test DB be dropped.
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
