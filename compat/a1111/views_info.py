@@ -81,18 +81,16 @@ class A1111SdVaeItem(serializers.Serializer):
 
 
 class SdVaeView(A1111View):
-    """VAEs that can be chosen by name: the ``vae`` option of model profiles (per-request VAE
-    files are given by path in the native API)."""
+    """The VAEs a request may name in ``override_settings.sd_vae`` (files and folders under
+    ``VAE_DIR``, ``providers.vae``); ``Automatic`` keeps the model's own."""
 
     @_list(A1111SdVaeItem)
     def get(self, request):
-        seen: dict[str, str] = {}
-        for profile in _profiles():
-            vae = str((profile.options or {}).get("vae") or "")
-            if vae:
-                seen.setdefault(os.path.basename(vae.rstrip("/")), vae)
-        return Response([{"model_name": name, "filename": _path_for(request.user, path)}
-                         for name, path in sorted(seen.items())])
+        from providers.vae import vae_choices, vae_dir
+
+        return Response([{"model_name": name,
+                          "filename": _path_for(request.user, str(vae_dir() / name))}
+                         for name in vae_choices()])
 
 
 class A1111LoraItem(serializers.Serializer):

@@ -197,7 +197,12 @@ def test_progress_reports_my_running_job_only(client, alice, profiles):
     assert mine.cancel_requested
 
 
-def test_lists(client, alice, profiles):
+def test_lists(client, alice, profiles, settings, tmp_path):
+    settings.VAE_DIR = str(tmp_path / "VAE")
+    (tmp_path / "VAE").mkdir()
+    (tmp_path / "VAE" / "blue.safetensors").write_bytes(b"x")
+    assert client.get("/sdapi/v1/sd-vae").json() == [{"model_name": "blue.safetensors",
+                                                       "filename": "blue.safetensors"}]
     root = LibraryRootFactory(path="/srv/loras")
     LoraFactory(root=root, name="warm", header_metadata={"ss_output_name": "warmStyle"})
     loras = client.get("/sdapi/v1/loras").json()
