@@ -143,7 +143,13 @@ def test_bad_image_is_refused_and_nothing_stored(lora, api_client, fake_profile,
     assert _stored_state(tmp_path) == before, (label, kind)
 
 
-@pytest.mark.parametrize("label,poster", POSTERS, ids=[label for label, _ in POSTERS])
+# The OpenAI adapter answers when the job has ended: inside this test's transaction no worker can
+# see the job, so its good-image case is tests/compat (a real server and worker).
+ACCEPTS_AT_ONCE = [(label, poster) for label, poster in POSTERS if label != "openai_edit"]
+
+
+@pytest.mark.parametrize("label,poster", ACCEPTS_AT_ONCE,
+                         ids=[label for label, _ in ACCEPTS_AT_ONCE])
 def test_a_good_image_is_accepted(lora, api_client, fake_profile, label, poster):
     """The same posters with a valid image succeed: the refusals above are about the file."""
     r = poster(api_client, lora, "ok.png", good_png((64, 64)))

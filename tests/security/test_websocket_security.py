@@ -54,10 +54,18 @@ async def try_connect(path, headers):
     return connected, code
 
 
-async def test_missing_origin_is_refused():
-    _, key = await make_user("alice")
+async def test_missing_origin_needs_a_token():
+    """A script (no browser, so no Origin header) authenticates with ?token= and is accepted
+    (issue 14); a session cookie without Origin is refused: the origin check is what stops
+    another site's page from riding a browser's cookie."""
+    user, key = await make_user("alice")
     connected, _ = await try_connect(f"/ws/jobs/?token={key}", [(b"host", b"localhost")])
-    assert connected is False
+    assert connected is True
+    cookie = await session_cookie(user)
+    refused, _ = await try_connect("/ws/jobs/", [(b"host", b"localhost"), (b"cookie", cookie)])
+    assert refused is False
+    bad_token, _ = await try_connect("/ws/jobs/?token=not-a-token", [(b"host", b"localhost")])
+    assert bad_token is False
 
 
 async def test_inactive_users_token_is_refused():
