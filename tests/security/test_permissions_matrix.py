@@ -35,10 +35,15 @@ PUBLIC = {  # anonymous may call these
     ("get", "/api/gallery/"), ("get", "/api/gallery/{id}/"),
     ("get", "/api/images/{id}/"), ("get", "/api/images/{id}/file/"),
     ("get", "/api/projects/{id}/gallery/"), ("get", "/api/tags/"), ("get", "/api/tags/{id}/"),
+    # OpenAI-style image URLs (response_format "url"): the signed, expiring token is the key.
+    ("get", "/v1/images/files/{token}"),
 }
+# The compatibility APIs (compat/): HTTP Basic / Bearer / Token only, never the session cookie
+# (so no CSRF to check: a cookie alone is 401), each with its own error shape.
+COMPAT_PREFIXES = ("/sdapi/", "/v1/")
 # Routes the schema leaves out on purpose (schema itself, Swagger UI, browsable API root).
-NOT_IN_SCHEMA = {"/api/schema/", "/api/docs/", "/api/"}
-PUBLIC_NOT_IN_SCHEMA = {"/api/schema/", "/api/docs/"}
+NOT_IN_SCHEMA = {"/api/schema/", "/api/docs/", "/api/redoc/", "/api/"}
+PUBLIC_NOT_IN_SCHEMA = {"/api/schema/", "/api/docs/", "/api/redoc/"}
 # ``{id}`` path prefixes whose objects belong to one user (others get 404) ...
 OWNED = {"/api/jobs/{id}/": "job", "/api/status/{id}/": "generation",
          "/api/images/{id}/": "image", "/api/image-projects/{id}/": "project",
@@ -49,7 +54,7 @@ OWNED = {"/api/jobs/{id}/": "job", "/api/status/{id}/": "generation",
 # images, model profiles, tags) or public by design (the gallery shows public images only).
 SHARED = ("/api/loras/{id}/", "/api/library-roots/{id}/", "/api/loras/{lora_id}/",
           "/api/example-images/{image_id}/", "/api/model-profiles/{slug}/", "/api/tags/{id}/",
-          "/api/gallery/{id}/")
+          "/api/gallery/{id}/", "/v1/images/files/{token}")
 STAFF_WRITES = ("/api/library-roots/",)
 # Writes to the shared library: staff or the loras.manage_library permission (docs/library.md).
 LIBRARY_WRITES = ("/api/loras/", "/api/example-images/", "/api/downloads/", "/api/library/")
@@ -121,7 +126,13 @@ def test_anonymous_gets_401_except_public(method, path):
         assert r.status_code != 401, r.content
         return
     assert r.status_code == 401, (method, path, r.status_code, r.content[:200])
-    assert r.json()["code"] == "not_authenticated"
+    body = r.json()
+    if path.startswith("/v1/"):  # OpenAI's shape: {"error": {"message", "type", "code"...}}
+        assert body["error"]["message"] and body["error"]["type"], body
+    elif path.startswith("/sdapi/"):  # A1111's: {"detail": ...} (+ our code)
+        assert body.get("detail") or body.get("error"), body
+    else:
+        assert body["code"] == "not_authenticated"
 
 
 @pytest.mark.parametrize("path", sorted(PUBLIC_NOT_IN_SCHEMA))
@@ -247,7 +258,20 @@ def test_staff_may_write_library_roots(tmp_path):
 
 
 @pytest.mark.parametrize("method,path", [(m, p) for m, p, _ in OPERATIONS
-                                         if m in MUTATING and (m, p) not in PUBLIC])
+                                         if m in MUTATING and (m, p) not in PUBLIC
+                                         and p.startswith(COMPAT_PREFIXES)])
+def test_compat_writes_ignore_the_session_cookie(method, path):
+    """A signed-in browser session cannot drive the A1111/OpenAI adapters at all (401): they
+    read only the Authorization header, so another site's page has nothing to ride."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(UserFactory(username="carol"))
+    r = _call(client, method, _fill(path, uuid.uuid4().int % 1000 + 1))
+    assert r.status_code == 401, (method, path, r.status_code, r.content[:200])
+
+
+@pytest.mark.parametrize("method,path", [(m, p) for m, p, _ in OPERATIONS
+                                         if m in MUTATING and (m, p) not in PUBLIC
+                                         and not p.startswith(COMPAT_PREFIXES)])
 def test_session_writes_need_csrf(method, path):
     """A signed-in browser session cannot be driven cross-site: no CSRF token, 403."""
     client = APIClient(enforce_csrf_checks=True)
