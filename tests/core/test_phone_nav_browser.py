@@ -32,6 +32,10 @@ def test_phone_nav_collapses_behind_a_menu_button(asgi_live_server, user, fake_p
             nav = page.locator("#site-nav")
             expect(toggle).to_be_visible()
             expect(nav).to_be_hidden()
+            # The three bars of the icon are drawn (an empty box was shipped once).
+            bars = toggle.locator("span")
+            widths = [bars.nth(i).bounding_box()["width"] for i in range(bars.count())]
+            assert len(widths) == 3 and min(widths) >= 12, widths
             # One row: brand, menu button and user fit in a header under 70 px tall.
             assert _header_height(page) < 70, _header_height(page)
             toggle.click()
