@@ -44,6 +44,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from generation_overhead import free_port, pct, wait_port  # noqa: E402
 
 
+def _job_seconds(snapshot: dict) -> float:
+    """Seconds from the job's creation to its end (its snapshot's timestamps)."""
+    from datetime import datetime
+
+    created, finished = (datetime.fromisoformat(snapshot[k])
+                         for k in ("created_at", "finished_at"))
+    return (finished - created).total_seconds()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=20)
@@ -80,6 +89,7 @@ def main():
                               cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     native, native_dl, a1111, in_worker = [], [], [], {"native": [], "a1111": []}
+    outside = {"native": [], "a1111": []}  # call time - (job finished - job created)
     try:
         wait_port(port, server)
         base = f"http://127.0.0.1:{port}"
@@ -111,6 +121,7 @@ def main():
                 http.get(base + event["result"]["images"][0]["url"]).raise_for_status()
                 t_native_dl = time.perf_counter() - t
                 native_worker = event["result"]["timings"]["generate_seconds"]
+                native_job = _job_seconds(event)
                 # A1111: one POST, the answer carries the image
                 t = time.perf_counter()
                 resp = webui.post(f"{base}/sdapi/v1/txt2img", json={**a1111_body, "seed": i})
@@ -118,13 +129,16 @@ def main():
                 if resp.status_code != 200 or len(resp.json()["images"]) != 1:
                     raise SystemExit(f"A1111 call failed: {resp.status_code} {resp.text[:300]}")
                 job = json.loads(resp.json()["info"])["job"]
-                timings = http.get(f"{base}/api/jobs/{job}/").json()["result"]["timings"]
+                snapshot = http.get(f"{base}/api/jobs/{job}/").json()
+                timings = snapshot["result"]["timings"]
                 if i >= args.warmup:
                     native.append(t_native)
                     native_dl.append(t_native_dl)
                     a1111.append(t_a1111)
                     in_worker["native"].append(native_worker)
                     in_worker["a1111"].append(timings["generate_seconds"])
+                    outside["native"].append(t_native - native_job)
+                    outside["a1111"].append(t_a1111 - _job_seconds(snapshot))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -145,6 +159,9 @@ def main():
     for kind in own:  # API time - pipeline time of the same job: the service's own cost
         print(f"service overhead, {kind:10}: p50 {statistics.median(own[kind]):7.1f} ms  "
               f"p95 {pct(own[kind], 95):7.1f} ms")
+    for kind in outside:  # before the job row exists and after it ended: HTTP, translation,
+        # the wait noticing the end (A1111) or the WebSocket event arriving (native)
+        print(f"outside the job, {kind:11}: p50 {statistics.median(outside[kind]) * 1000:7.1f} ms")
     extra = [(a - n) * 1000 for a, n in zip(a1111, native, strict=True)]
     print(f"extra per call (paired)     : p50 {statistics.median(extra):7.1f} ms")
     ratio = statistics.median(a1111) / statistics.median(native)

@@ -28,9 +28,12 @@ def _pause(status: str, eta: float | None, *, poll: float) -> float:
     ``MAX_PAUSE``), never less than ``poll``; ``IDLE_POLLS`` x ``poll`` while it has no
     estimate yet (queued, or before its first step). The reads thin out while the pipeline
     runs (in the embedded server it shares the process, and every read takes the GIL from
-    it) and come every ``poll`` seconds once the end is near."""
+    it), come every ``poll`` seconds once the end is near and every ``poll / 2`` once the last
+    step is done (the job is storing its images)."""
     if status != Job.Status.RUNNING or eta is None:
         return poll * IDLE_POLLS
+    if eta <= 0:  # the last step is done: files, rows and hooks are being written
+        return poll / 2
     return min(MAX_PAUSE, max(poll, eta / 2))
 
 
