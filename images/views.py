@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 
 from loras.compat import PIPELINE_FAMILIES, base_model_family
 from loras.models import LoraModel
@@ -65,11 +66,11 @@ def generate_page(request):
 #: The gallery's sort choices: ``?ordering=`` of the image API (a unique last key, so pages
 #: of an infinite scroll never overlap) and their labels.
 GALLERY_ORDERINGS = (
-    ("-created_at,-id", "Newest first"),
-    ("created_at,id", "Oldest first"),
-    ("-is_favorite,-created_at,-id", "Favourites first"),
-    ("model_name,-created_at,-id", "Model A–Z"),
-    ("seed,id", "Seed"),
+    ("-created_at,-id", _("Newest first")),
+    ("created_at,id", _("Oldest first")),
+    ("-is_favorite,-created_at,-id", _("Favourites first")),
+    ("model_name,-created_at,-id", _("Model A–Z")),
+    ("seed,id", _("Seed")),
 )
 GALLERY_FILTERS = ("q", "project", "tag", "model", "lora", "favorite", "created_after",
                    "created_before", "ordering")
@@ -131,10 +132,10 @@ def usage_page(request):
     days = _int(request.GET.get("days"), default=30, low=1, high=365)
     summary = usage_summary(user=None if everyone else request.user, days=days)
     charts = [
-        ("Generations per day", "day", column_chart(summary["per_day"])),
-        ("Per provider", "provider", bar_chart(summary["per_provider"])),
-        ("Per model", "model", bar_chart(summary["per_model"])),
-        ("Per LoRA", "lora", bar_chart(summary["per_lora"])),
+        (_("Generations per day"), "day", column_chart(summary["per_day"])),
+        (_("Per provider"), "provider", bar_chart(summary["per_provider"])),
+        (_("Per model"), "model", bar_chart(summary["per_model"])),
+        (_("Per LoRA"), "lora", bar_chart(summary["per_lora"])),
     ]
     return render(request, "images/usage.html", {
         "summary": summary, "charts": charts, "everyone": everyone, "days": days,
