@@ -1,4 +1,5 @@
-"""Pages of the LoRA library (/loras/, /loras/<id>/): server-rendered first page, JS for the rest.
+"""Pages of the LoRA library (/loras/, /loras/<id>/, /loras/trash/, /loras/duplicates/,
+/loras/downloads/): server-rendered first page, JS for the rest.
 
 The list page renders its first page from the database with the same GET parameters as
 ``GET /api/loras/`` (search, base_model, folder, tags, favorite, ordering, page) through
@@ -8,18 +9,22 @@ through the API.
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 
 from core.exceptions import ApplicationError
 
 from .favorites import favorites_annotate, lora_is_favorite
-from .models import LoraModel
+from .models import LibraryRoot, LoraModel, TrashEntry
 from .paths import is_outside_root
 from .permissions import can_manage_library
-from .selectors import LIST_DEFERRED, lora_base_models, lora_queryset
+from .selectors import LIST_DEFERRED, lora_base_models, lora_duplicates, lora_queryset
+from .services.downloads import download_list
 
 PAGE_SIZE = 50
 # Civitai browsing levels: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX (docs/protocols.md#civitai-nsfw-levels)
@@ -69,6 +74,40 @@ def page_filters(params) -> dict:
     }
 
 
+def root_labels(roots) -> dict[int, str]:
+    """``{root id: label}`` that tells roots apart: the root's name, and where two roots share
+    a name (two folders both called ``loras``), the name with its parent folder
+    (``loras (ssd/models)``), growing the path tail until the labels differ."""
+    roots = list(roots)
+    labels = {r.pk: str(r) for r in roots}
+    by_label: dict[str, list] = {}
+    for r in roots:
+        by_label.setdefault(labels[r.pk], []).append(r)
+    for same in by_label.values():
+        if len(same) < 2:
+            continue
+        parts = {r.pk: [p for p in os.path.normpath(r.path).split(os.sep) if p][:-1]
+                 for r in same}
+        for depth in range(1, max(len(p) for p in parts.values()) + 1):
+            tails = {pk: "/".join(p[-depth:]) for pk, p in parts.items()}
+            if len(set(tails.values())) == len(tails):
+                break
+        for r in same:
+            labels[r.pk] = f"{labels[r.pk]} ({tails[r.pk] or '/'})"
+    return labels
+
+
+def duplicate_hashes(loras) -> set[str]:
+    """The SHA-256 digests among ``loras`` (rows of one page) that another present LoRA shares:
+    one grouped query over those digests only."""
+    hashes = {lo.sha256 for lo in loras if lo.sha256}
+    if not hashes:
+        return set()
+    return set(LoraModel.objects.filter(status=LoraModel.Status.PRESENT, sha256__in=hashes)
+               .values("sha256").annotate(n=Count("id")).filter(n__gt=1)
+               .values_list("sha256", flat=True))
+
+
 def _list(*, params, user):
     """:func:`loras.selectors.lora_list` with the user's own favourites (``is_favorite``).
 
@@ -103,6 +142,17 @@ def lora_list_page(request):
     live = LoraModel.objects.filter(status=LoraModel.Status.PRESENT)
     folders = (live.exclude(folder="").values_list("folder", flat=True)
                .distinct().order_by("folder"))
+    roots = list(LibraryRoot.objects.annotate(lora_count=Count(
+        "loras", filter=~Q(loras__status=LoraModel.Status.TRASHED))))
+    labels = root_labels(roots)
+    for r in roots:
+        r.label = labels[r.pk]
+    dupes = duplicate_hashes(page.object_list)
+    for lora in page.object_list:
+        lora.is_duplicate = lora.sha256 in dupes
+        lora.root_label = labels.get(lora.root_id, "")
+        weight = lora.preferred_weight if lora.preferred_weight is not None else 1
+        lora.use_weight = f"{weight:g}"
     return render(request, "loras/list.html", {
         "page": page,
         "filters": filters,
@@ -114,6 +164,8 @@ def lora_list_page(request):
         "query": filters["query"].urlencode(),
         "library_empty": not LoraModel.objects.exclude(status=LoraModel.Status.TRASHED).exists(),
         "lora_roots": settings.LORA_ROOTS,
+        "roots": roots,
+        "many_roots": len(roots) > 1,
         "nsfw_blur_level": NSFW_BLUR_LEVEL,
         "can_manage": can_manage_library(request.user),
         "update_available": filters["query"].get("update_available") == "true",
@@ -126,7 +178,14 @@ def lora_detail_page(request, pk):
     lora = get_object_or_404(LoraModel.objects.select_related("root"), pk=pk)
     header = sorted((lora.header_metadata or {}).items())
     weight = lora.preferred_weight if lora.preferred_weight is not None else 1
+    civitai = lora.civitai if isinstance(lora.civitai, dict) else {}
+    model = civitai.get("model") if isinstance(civitai.get("model"), dict) else {}
+    creator = civitai.get("creator") or model.get("creator") or {}
     return render(request, "loras/detail.html", {
+        # Civitai's model-version JSON: "name" (version), "model": {"name"}, and the creator as
+        # in loras/services/organize.py ({author}) (docs/protocols.md#civitai)
+        "civitai_model_name": model.get("name") or "",
+        "civitai_creator": (creator.get("username") or "") if isinstance(creator, dict) else "",
         "lora": lora,
         "size_mb": lora.size / (1024 * 1024),
         "header": header,
@@ -134,6 +193,58 @@ def lora_detail_page(request, pk):
         "nsfw_blur_level": NSFW_BLUR_LEVEL,
         # a symlinked folder leads outside the root: listed, but never renamed/moved/deleted
         "outside_root": is_outside_root(lora.root.path, lora.abs_path),
+        "root_label": root_labels(LibraryRoot.objects.all()).get(lora.root_id, str(lora.root)),
         "can_manage": can_manage_library(request.user),
         "is_favorite": lora_is_favorite(lora=lora, user=request.user),
+    })
+
+
+@login_required
+def lora_trash_page(request):
+    """The trash: every trashed LoRA still there (newest first) with where it came from; library
+    managers restore them (``POST /api/loras/<id>/restore/``). There is no purge and no
+    retention period yet: trashed files stay in ``LORA_TRASH_DIR`` until removed by hand."""
+    entries = list(TrashEntry.objects.filter(restored_at__isnull=True,
+                                             lora__status=LoraModel.Status.TRASHED)
+                   .select_related("lora", "root").order_by("-deleted_at"))
+    labels = root_labels(LibraryRoot.objects.all())
+    for e in entries:
+        e.root_label = labels.get(e.root_id, "")
+        e.size_mb = e.lora.size / (1024 * 1024)
+    return render(request, "loras/trash.html", {
+        "entries": entries,
+        "trash_dir": settings.LORA_TRASH_DIR,
+        "retention_days": getattr(settings, "TRASH_RETENTION_DAYS", None),
+        "can_manage": can_manage_library(request.user),
+    })
+
+
+@login_required
+def lora_duplicates_page(request):
+    """Groups of present LoRAs with the same SHA-256 (:func:`loras.selectors.lora_duplicates`):
+    each file's root, path and size; the first of a group (oldest row) is proposed to keep,
+    the others can go to the trash (``DELETE /api/loras/<id>/``)."""
+    groups = lora_duplicates()
+    labels = root_labels(LibraryRoot.objects.all())
+    for g in groups:
+        g["loras"].sort(key=lambda lo: (lo.created_at, lo.pk))
+        for lo in g["loras"]:
+            lo.root_label = labels.get(lo.root_id, "")
+            lo.size_mb = lo.size / (1024 * 1024)
+        g["wasted_mb"] = sum(lo.size for lo in g["loras"][1:]) / (1024 * 1024)
+    return render(request, "loras/duplicates.html", {
+        "groups": groups,
+        "can_manage": can_manage_library(request.user),
+    })
+
+
+@login_required
+def lora_downloads_page(request):
+    """The signed-in user's downloads (``GET /api/downloads/`` lists the same), newest first;
+    ``static/loras_downloads.js`` polls the API for progress and cancels through
+    ``POST /api/jobs/<id>/cancel/``."""
+    rows = download_list(user=request.user).order_by("-created_at")[:100]
+    return render(request, "loras/downloads.html", {
+        "downloads": rows,
+        "can_manage": can_manage_library(request.user),
     })

@@ -199,6 +199,8 @@
         bar.dataset.status = job.status;
         if (job.status === "succeeded") {
           text.textContent = "Scan done. Reloading…";
+          // loras_tools.js shows the summary ("16 new, 6 errors: …") on the reloaded page
+          try { sessionStorage.setItem("atelier.loras.scanResult", JSON.stringify(job.result || {})); } catch (e) { /* ignore */ }
           setTimeout(function () { location.reload(); }, 300);
         } else if (job.status === "failed" || job.status === "canceled") {
           buttons.forEach(function (b) { b.disabled = false; });
@@ -332,6 +334,24 @@
         upd.textContent = "update";
         meta.appendChild(upd);
       }
+      if (item.scan_error) {
+        var broken = document.createElement("span");
+        broken.className = "badge danger broken";
+        broken.title = item.scan_error;
+        broken.textContent = "broken";
+        meta.appendChild(broken);
+        card.classList.add("broken");
+      }
+      var w = item.preferred_weight === null || item.preferred_weight === undefined ? 1 : item.preferred_weight;
+      var copyTag = card.querySelector(".copy-tag");
+      copyTag.dataset.copy = "<lora:" + item.name + ":" + w + ">";
+      copyTag.title = "Copy " + copyTag.dataset.copy;
+      var civ = card.querySelector(".card-action.civitai");
+      if (item.civitai_model_id) {
+        civ.href = "https://civitai.com/models/" + item.civitai_model_id +
+          (item.civitai_version_id ? "?modelVersionId=" + item.civitai_version_id : "");
+      } else civ.remove();
+      card.querySelector(".to-generate").href = "/?lora=" + encodeURIComponent(item.name) + ":" + w;
       if (item.folder) {
         var folder = document.createElement("span");
         folder.className = "muted lora-folder";
@@ -577,6 +597,9 @@
       });
     });
   }
+
+  window.AtelierLoras = { api: api, followJob: followJob, errorMessage: errorMessage,
+    showError: showError, showNotice: showNotice };
 
   var listRoot = $("lora-list-page");
   if (listRoot) initList(listRoot);
