@@ -1,0 +1,91 @@
+"""The language switcher in a browser (issue 15, languages): choosing 日本語 reloads the page in
+Japanese, the choice is kept in Django's language cookie for the next pages although the browser
+asks for English, and 简体中文 switches again. Screenshots of the generate page and the gallery
+in both languages go to ``$PAGES_SCREENSHOT_DIR`` (else the test's tmp dir)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright import sync_api as playwright_api
+
+from tests.factories import ImageFactory
+from tests.support.browser import launch, log_in
+
+expect = playwright_api.expect
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DESKTOP = {"width": 1280, "height": 900}
+_THUMBS_LOADED = ("() => [...document.querySelectorAll('#gallery img')]"
+                  ".filter(i => i.complete && i.naturalWidth > 0).length >= 3")
+
+
+def _shots_dir(tmp_path) -> Path:
+    out = Path(os.environ.get("PAGES_SCREENSHOT_DIR") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _language_cookie(context) -> str | None:
+    for cookie in context.cookies():
+        if cookie["name"] == settings.LANGUAGE_COOKIE_NAME:
+            return cookie["value"]
+    return None
+
+
+def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, tmp_path):
+    base = asgi_live_server
+    for i in range(3):
+        ImageFactory(user=user, prompt=f"a lighthouse at night, stormy sea {i}")
+    shots = _shots_dir(tmp_path)
+    with playwright_api.sync_playwright() as p:
+        browser = launch(p)
+        # The browser asks for English: the cookie must win over Accept-Language.
+        context = browser.new_context(viewport=DESKTOP, locale="en-US")
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            log_in(page, base, next_url="/gallery/")
+            expect(page.locator("html")).to_have_attribute("lang", "en")
+            expect(page.locator("#site-nav a[href='/gallery/']")).to_have_text("Gallery")
+            assert _language_cookie(context) is None
+
+            with page.expect_navigation():
+                page.select_option("#lang-switch select[name=language]", "ja")
+            assert page.url == f"{base}/gallery/"  # back where the choice was made
+            expect(page.locator("html")).to_have_attribute("lang", "ja")
+            expect(page.locator("#site-nav a[href='/gallery/']")).to_have_text("ギャラリー")
+            expect(page.locator("h1")).to_have_text("ギャラリー")
+            assert _language_cookie(context) == "ja"
+            page.wait_for_function(_THUMBS_LOADED)
+            page.screenshot(path=str(shots / "gallery-ja-desktop.png"))
+
+            page.goto(f"{base}/")  # a later page, same language
+            expect(page.locator("html")).to_have_attribute("lang", "ja")
+            expect(page.locator("label[for=id_sampler]")).to_have_text("サンプラー")
+            expect(page.locator("#generate-btn")).to_have_text("生成")
+            expect(page.locator("#lang-switch select")).to_have_value("ja")
+            page.screenshot(path=str(shots / "generate-ja-desktop.png"), full_page=True)
+
+            with page.expect_navigation():
+                page.select_option("#lang-switch select[name=language]", "zh-hans")
+            assert page.url == f"{base}/"
+            expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+            expect(page.locator("label[for=id_sampler]")).to_have_text("采样器")
+            assert _language_cookie(context) == "zh-hans"
+            page.screenshot(path=str(shots / "generate-zh-hans-desktop.png"), full_page=True)
+            page.goto(f"{base}/gallery/")
+            expect(page.locator("h1")).to_have_text("图库")
+            page.wait_for_function(_THUMBS_LOADED)
+            page.screenshot(path=str(shots / "gallery-zh-hans-desktop.png"))
+
+            with page.expect_navigation():
+                page.select_option("#lang-switch select[name=language]", "en")
+            expect(page.locator("h1")).to_have_text("Gallery")
+            assert errors == []
+        finally:
+            browser.close()
