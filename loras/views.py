@@ -210,7 +210,6 @@ def lora_trash_page(request):
     labels = root_labels(LibraryRoot.objects.all())
     for e in entries:
         e.root_label = labels.get(e.root_id, "")
-        e.size_mb = e.lora.size / (1024 * 1024)
     return render(request, "loras/trash.html", {
         "entries": entries,
         "trash_dir": settings.LORA_TRASH_DIR,
@@ -230,8 +229,7 @@ def lora_duplicates_page(request):
         g["loras"].sort(key=lambda lo: (lo.created_at, lo.pk))
         for lo in g["loras"]:
             lo.root_label = labels.get(lo.root_id, "")
-            lo.size_mb = lo.size / (1024 * 1024)
-        g["wasted_mb"] = sum(lo.size for lo in g["loras"][1:]) / (1024 * 1024)
+        g["wasted"] = sum(lo.size for lo in g["loras"][1:])  # bytes
     return render(request, "loras/duplicates.html", {
         "groups": groups,
         "can_manage": can_manage_library(request.user),

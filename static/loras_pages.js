@@ -73,7 +73,12 @@
   var dl = $("lora-downloads-page");
   if (!dl) return;
 
-  function mb(bytes) { return (bytes / (1024 * 1024)).toFixed(1) + " MB"; }
+  function mb(bytes) {
+    if (bytes >= 1024 * 1024 * 1024) return (bytes / (1024 * 1024 * 1024)).toFixed(2) + " GB";
+    if (bytes >= 1024 * 1024) return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+    if (bytes >= 1024) return (bytes / 1024).toFixed(1) + " KB";
+    return bytes + " bytes";
+  }
 
   function render(row, d) {
     var job = d.job || {};

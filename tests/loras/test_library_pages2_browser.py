@@ -47,7 +47,9 @@ def two_roots(library, tmp_path):
                                     file_name="inkwash_copy.safetensors", name="inkwash_copy",
                                     size=(other_dir / "inkwash_copy.safetensors").stat().st_size,
                                     sha256=SHA, base_model="SDXL 1.0")
-    LoraModel.objects.filter(name="inkwash").update(sha256=SHA)
+    LoraModel.objects.filter(name="inkwash").update(sha256=SHA, civitai={
+        "id": 5678, "name": "v1.0", "model": {"name": "Inkwash Style", "creator": {
+            "username": "inky"}}})
     LoraModel.objects.filter(name="pinup_retro").update(
         scan_error="Not a safetensors file: header length 0")
     return {"other": other, "other_dir": other_dir, "copy": copy,
@@ -103,9 +105,14 @@ def test_badges_roots_and_card_actions(two_roots, lora_server, browser, library,
     ink.locator(".to-generate").click()
     page.wait_for_url("**/?lora=inkwash:0.7")
 
-    # the detail page names the root apart and shows the Civitai ids
+    # the detail page names the root apart and shows Civitai's model, version and creator
     page.goto(f"{lora_server}/loras/{two_roots['copy'].pk}/")
-    expect(page.locator("#info-root")).to_contain_text(two_roots["labels"]["other"])
+    expect(page.locator("#info-root")).to_have_text(two_roots["labels"]["other"])
+    page.goto(f"{lora_server}/loras/{library['rows']['inkwash'].pk}/")
+    expect(page.locator("#civitai-model")).to_have_text("Inkwash Style")
+    expect(page.locator("#civitai-version")).to_have_text("v1.0")
+    expect(page.locator("#civitai-creator")).to_have_attribute("href", "https://civitai.com/user/inky")
+    _shot(page, tmp_path, "loras2-detail-1280")
     _mobile(page, f"{lora_server}/loras/", tmp_path, "loras2-badges-390")
     assert seen["page_errors"] == []
 
