@@ -25,6 +25,11 @@
   if (!form) return;
   var $ = function (id) { return document.getElementById(id); };
   var api = window.Atelier.api;
+  // Django's JavaScript catalog (/jsi18n/, docs/i18n.md) defines gettext/ngettext; without it
+  // the English text is shown.
+  var gettext = window.gettext || function (s) { return s; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+  var fmt = function (text, value) { return text.replace("%s", value); };
   var grid = $("gallery");
   var statusEl = $("gallery-status");
   var errorBox = $("gallery-error");
@@ -88,7 +93,7 @@
   function showFilterCount() {
     var n = Object.keys(filters()).filter(function (k) { return k !== "q"; }).length +
       (ordering() !== DEFAULT_ORDERING ? 1 : 0);
-    toggleBtn.textContent = n ? "Filters (" + n + ")" : "Filters";
+    toggleBtn.textContent = n ? fmt(gettext("Filters (%s)"), n) : gettext("Filters");
   }
 
   function syncAddressBar() {
@@ -130,7 +135,7 @@
       var box = document.createElement("input");
       box.type = "checkbox";
       box.tabIndex = -1;
-      box.setAttribute("aria-label", "Select image " + img.id);
+      box.setAttribute("aria-label", fmt(gettext("Select image %s"), img.id));
       check.appendChild(box);
       a.appendChild(check);
     }
@@ -190,8 +195,8 @@
 
   function showCount() {
     var n = state.count;
-    $("gallery-count").textContent = n ?
-      n.toLocaleString() + (state.exact ? "" : "+") + " image" + (n === 1 ? "" : "s") : "";
+    $("gallery-count").textContent = n ? fmt(ngettext("%s image", "%s images", n),
+      n.toLocaleString(document.documentElement.lang || undefined) + (state.exact ? "" : "+")) : "";
   }
 
   function showEmpty() {
@@ -199,10 +204,11 @@
     $("gallery-empty").hidden = shown > 0;
     if (!shown) {
       $("gallery-empty-text").textContent = Object.keys(filters()).length ?
-        "No image matches these filters." :
-        (state.scope === "public" ? "Nobody has published an image yet." : "Everything you generate is kept here.");
+        gettext("No image matches these filters.") :
+        (state.scope === "public" ? gettext("Nobody has published an image yet.") :
+          gettext("Everything you generate is kept here."));
     }
-    statusEl.textContent = G.hasMore() ? "" : (shown ? "That's all." : "");
+    statusEl.textContent = G.hasMore() ? "" : (shown ? gettext("That's all.") : "");
   }
 
   G.loadMore = function () {
@@ -211,7 +217,7 @@
     var seq = state.seq;
     var refill = state.refill.length > 0;
     var url = refill ? state.refill.shift() : state.next;
-    statusEl.textContent = "Loading…";
+    statusEl.textContent = gettext("Loading…");
     state.pending = api("GET", url).then(function (r) {
       if (seq !== state.seq) return false;
       state.pending = null;
@@ -219,8 +225,8 @@
         state.next = null;
         statusEl.textContent = "";
         showError(r.status === 404 ?
-          "The image list is not available on this server (HTTP 404)." :
-          ((r.data && r.data.message) || "Could not load images (HTTP " + r.status + ")."));
+          gettext("The image list is not available on this server (HTTP 404).") :
+          ((r.data && r.data.message) || fmt(gettext("Could not load images (HTTP %s)."), r.status)));
         return false;
       }
       var items = Array.isArray(r.data) ? r.data : (r.data.results || []);
@@ -244,7 +250,7 @@
       if (seq !== state.seq) return false;
       state.pending = null;
       statusEl.textContent = "";
-      showError("Could not reach the server.");
+      showError(gettext("Could not reach the server."));
       return false;
     });
     return state.pending;
@@ -296,8 +302,8 @@
     api("GET", url).then(function (r) {
       if (!r.ok || !r.data) {
         select.disabled = true;
-        select.title = "Not available (HTTP " + r.status + ")";
-        select.options[0].textContent = "(unavailable)";
+        select.title = fmt(gettext("Not available (HTTP %s)"), r.status);
+        select.options[0].textContent = gettext("(unavailable)");
         return;
       }
       var items = Array.isArray(r.data) ? r.data : (r.data.results || []);

@@ -6,6 +6,7 @@ LANGUAGE_CODE (docs/i18n.md)."""
 from __future__ import annotations
 
 import gettext
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -31,21 +32,23 @@ MARKED = ["templates/base.html", "templates/404.html", "templates/500.html",
               for p in (Path(settings.BASE_DIR) / "templates/images").glob("*.html"))]
 
 
-def _po_entries(lang_dir: str) -> list[dict]:
-    """The entries of locale/<lang_dir>/LC_MESSAGES/django.po as ``{"msgid", "msgstr",
-    "fuzzy"}`` (the header entry left out). A small reader of the PO format: comments, then
-    ``msgid``/``msgstr`` with continuation lines."""
-    text = (LOCALE / lang_dir / "LC_MESSAGES" / "django.po").read_text(encoding="utf-8")
+def _po_entries(lang_dir: str, domain: str = "django") -> list[dict]:
+    """The entries of locale/<lang_dir>/LC_MESSAGES/<domain>.po as ``{"msgid", "plural",
+    "msgstr", "fuzzy"}`` (the header entry left out; ``plural`` is "" unless the entry has a
+    ``msgid_plural``, then ``msgstr`` is its ``msgstr[0]``, the one form of Chinese and Japanese).
+    A small reader of the PO format: comments, then ``msgid``/``msgstr`` with continuation
+    lines."""
+    path = LOCALE / lang_dir / "LC_MESSAGES" / f"{domain}.po"
     entries = []
-    for block in text.split("\n\n"):
-        m = re.search(r'^msgid ((?:".*"\n?)+)msgstr ((?:".*"\n?)+)', block, re.M)
+    for block in path.read_text(encoding="utf-8").split("\n\n"):
+        m = re.search(r'^msgid ((?:".*"\n?)+)(?:msgid_plural ((?:".*"\n?)+))?'
+                      r'msgstr(?:\[0\])? ((?:".*"\n?)+)', block, re.M)
         if not m:
             continue
-        msgid = "".join(re.findall(r'"(.*)"', m.group(1))).replace('\\"', '"')
-        if not msgid:
+        text = [("".join(re.findall(r'"(.*)"', g or ""))).replace('\\"', '"') for g in m.groups()]
+        if not text[0]:
             continue
-        entries.append({"msgid": msgid,
-                        "msgstr": "".join(re.findall(r'"(.*)"', m.group(2))),
+        entries.append({"msgid": text[0], "plural": text[1], "msgstr": text[2],
                         "fuzzy": bool(re.search(r"^#,.*\bfuzzy\b", block, re.M))})
     return entries
 
@@ -62,23 +65,40 @@ def _image(user):
                                 model_name="Fake")
 
 
+@pytest.mark.parametrize("domain,least", [("django", 200), ("djangojs", 10)])
 @pytest.mark.parametrize("lang_dir", sorted(CATALOGS.values()))
-def test_catalog_is_complete_and_compiled(lang_dir):
+def test_catalog_is_complete_and_compiled(lang_dir, domain, least):
     """No empty or fuzzy msgstr, placeholders kept, and the committed .mo holds every entry of
     the .po (so nobody needs GNU gettext to run the app)."""
-    entries = _po_entries(lang_dir)
-    assert len(entries) > 200
+    entries = _po_entries(lang_dir, domain)
+    assert len(entries) > least
     untranslated = [e["msgid"] for e in entries if not e["msgstr"] or e["fuzzy"]]
     assert untranslated == []
     for e in entries:
-        assert sorted(re.findall(r"%\(\w+\)s", e["msgid"])) == sorted(
-            re.findall(r"%\(\w+\)s", e["msgstr"])), e["msgid"]
-    mo = LOCALE / lang_dir / "LC_MESSAGES" / "django.mo"
+        for placeholder in (r"%\(\w+\)s", r"%s"):
+            assert sorted(re.findall(placeholder, e["msgid"])) == sorted(
+                re.findall(placeholder, e["msgstr"])), e["msgid"]
+    mo = LOCALE / lang_dir / "LC_MESSAGES" / f"{domain}.mo"
     with mo.open("rb") as fh:
         compiled = gettext.GNUTranslations(fh)
     stale = [e["msgid"] for e in entries
-             if compiled.gettext(e["msgid"]) != e["msgstr"].replace('\\"', '"')]
-    assert stale == [], "run manage.py compilemessages -l zh_Hans -l ja"
+             if (compiled.ngettext(e["msgid"], e["plural"], 1) if e["plural"]
+                 else compiled.gettext(e["msgid"])) != e["msgstr"]]
+    assert stale == [], "run manage.py compilemessages -l zh_Hans -l ja (from locale/)"
+
+
+def test_javascript_catalog_follows_the_language(client):
+    """/jsi18n/ (Django's JavaScriptCatalog) hands the page scripts their strings (as JSON,
+    non-ASCII escaped)."""
+    def catalog(**headers) -> str:
+        resp = client.get("/jsi18n/", **headers)
+        assert resp.status_code == 200 and "javascript" in resp["Content-Type"]
+        return resp.content.decode()
+
+    assert json.dumps("以上です。") in catalog(HTTP_ACCEPT_LANGUAGE="ja")
+    assert json.dumps("已全部加载。") in catalog(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    english = catalog()
+    assert "django.gettext" in english and json.dumps("以上です。") not in english
 
 
 def test_every_marked_string_is_in_the_catalogs():

@@ -62,6 +62,9 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
             expect(page.locator("h1")).to_have_text("ギャラリー")
             assert _language_cookie(context) == "ja"
             page.wait_for_function(_THUMBS_LOADED)
+            # Strings written by gallery.js come from the JavaScript catalog (/jsi18n/).
+            expect(page.locator("#gallery-count")).to_have_text("3 枚")
+            expect(page.locator("#gallery-status")).to_have_text("以上です。")
             page.screenshot(path=str(shots / "gallery-ja-desktop.png"))
 
             page.goto(f"{base}/")  # a later page, same language
@@ -81,11 +84,13 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
             page.goto(f"{base}/gallery/")
             expect(page.locator("h1")).to_have_text("图库")
             page.wait_for_function(_THUMBS_LOADED)
+            expect(page.locator("#gallery-count")).to_have_text("3 张图像")
             page.screenshot(path=str(shots / "gallery-zh-hans-desktop.png"))
 
             with page.expect_navigation():
                 page.select_option("#lang-switch select[name=language]", "en")
             expect(page.locator("h1")).to_have_text("Gallery")
+            expect(page.locator("#gallery-count")).to_have_text("3 images")
             assert errors == []
         finally:
             browser.close()
