@@ -21,7 +21,6 @@
 
   /* ---------- tabs ---------- */
 
-  var NOT_FOR_EDIT = ["sampler", "scheduler", "clip_skip", "vae"];
 
   function setMode(mode) {
     form.dataset.mode = mode;
@@ -33,14 +32,10 @@
     form.querySelectorAll("[data-modes]").forEach(function (el) {
       el.hidden = el.dataset.modes.split(" ").indexOf(mode) === -1;
     });
-    // POST /api/edit/ takes no sampler, schedule type, clip skip or VAE (yet): greyed out
-    // rather than sent and silently ignored.
-    NOT_FOR_EDIT.forEach(function (name) {
-      var el = field(name);
-      if (el) el.disabled = mode === "img2img";
-    });
+    // POST /api/edit/ takes the sampler, schedule type, clip skip and VAE too (the hires fix
+    // is txt2img's: its section is data-modes="txt2img").
     var note = $("edit-fields-note");
-    if (note) note.hidden = mode !== "img2img";
+    if (note) note.hidden = true;
     if (gen.updateHires) gen.updateHires();
   }
   gen.setMode = setMode;
@@ -223,7 +218,7 @@
   /* ---------- the request ---------- */
 
   var EDIT_FIELDS = ["negative_prompt", "width", "height", "steps", "guidance_scale", "seed",
-    "n", "model"];
+    "n", "model", "sampler", "scheduler", "clip_skip", "vae"];
 
   gen.requestFor = function (body) {
     if (form.dataset.mode !== "img2img") return null;

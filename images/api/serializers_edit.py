@@ -2,7 +2,9 @@
 
 from rest_framework import serializers
 
-from .serializers import LoraRefSerializer
+from .serializers import GenerateSerializer, LoraRefSerializer
+
+_generate_fields = GenerateSerializer().fields
 
 
 class _SourceSerializer(serializers.Serializer):
@@ -50,6 +52,13 @@ class EditSerializer(_SourceSerializer):
     n = serializers.IntegerField(min_value=1, max_value=8, default=1)
     # Omitted or null: the source image's LoRAs are kept; []: none besides prompt tags.
     loras = LoraRefSerializer(many=True, required=False, allow_null=True, default=None)
+    # The same A1111 fields as POST /api/generate/ (checked by the same service function).
+    sampler = _generate_fields["sampler"].__class__(**_generate_fields["sampler"]._kwargs)
+    sampler_name = _generate_fields["sampler_name"].__class__(
+        **_generate_fields["sampler_name"]._kwargs)
+    scheduler = _generate_fields["scheduler"].__class__(**_generate_fields["scheduler"]._kwargs)
+    clip_skip = _generate_fields["clip_skip"].__class__(**_generate_fields["clip_skip"]._kwargs)
+    vae = _generate_fields["vae"].__class__(**_generate_fields["vae"]._kwargs)
 
     def validate_width(self, value):
         if value is not None and value % 8:
@@ -57,6 +66,10 @@ class EditSerializer(_SourceSerializer):
         return value
 
     validate_height = validate_width
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        return GenerateSerializer.validate(self, attrs)  # sampler_name: alias of sampler
 
 
 class UpscaleSerializer(_SourceSerializer):

@@ -8,6 +8,7 @@ Requests are ``GenerationRequest`` rows with ``kind`` ``"img2img"``, ``"inpaint"
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import random
@@ -38,7 +39,7 @@ from providers.upscale import FACTORS, LANCZOS, local_upscale
 from ..models import GenerationRequest, Image
 from ..selectors import image_get, image_lora_refs
 from ..tasks import generation_run as generation_run_task
-from . import MAX_SEED, _resolve_loras, generation_validate
+from . import MAX_SEED, _resolve_loras, a1111_params, generation_validate
 
 #: Image formats accepted as edit/upscale sources and masks (Pillow format names).
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -243,6 +244,10 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
     from .embeddings import embeddings_for_prompt  # textual inversion names: 400s here
 
     embeddings = embeddings_for_prompt(clean, negative, profile)
+    # Sampler, schedule type, clip skip and VAE as on txt2img (400 naming the allowed values).
+    a1111 = a1111_params(profile=profile, params={**params, "enable_hr": False}, width=width,
+                         height=height, steps=steps, n=n)
+    a1111 = {key: a1111[key] for key in ("sampler", "scheduler", "clip_skip", "vae")}
 
     stem = uuid.uuid4().hex
     with transaction.atomic():
@@ -253,7 +258,7 @@ def edit_create(*, user, params: dict, image_upload=None, mask_upload=None,
             user=user, job=job, profile=profile, kind=kind, prompt=prompt, clean_prompt=clean,
             negative_prompt=negative, width=width, height=height, steps=steps,
             guidance_scale=guidance, seed=seed, n=n, loras=loras, source_image=source,
-            strength=strength, embeddings=embeddings,
+            strength=strength, embeddings=embeddings, **a1111,
         )
         request.init_image.save(f"{stem}.png", ContentFile(_png(img)), save=False)
         if mask is not None:
@@ -380,10 +385,11 @@ def edit_outputs(*, request: GenerationRequest, spec: GenerationSpec,
         return [out]
     if request.kind not in ("img2img", "inpaint"):
         raise ProviderError("invalid_request", f"Unknown request kind {request.kind!r}.")
+    # Every GenerationSpec field (sampler, schedule type, clip skip, VAE, embeddings...) but
+    # the hires fix, which is txt2img's.
+    common = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "hires"}
     edit_spec = EditSpec(
-        model=spec.model, prompt=spec.prompt, negative_prompt=spec.negative_prompt,
-        width=spec.width, height=spec.height, steps=spec.steps,
-        guidance_scale=spec.guidance_scale, seed=spec.seed, n=spec.n, loras=spec.loras,
+        **common,
         init_image=init.convert("RGB"), mask=mask.convert("L") if mask is not None else None,
         strength=float(request.strength if request.strength is not None else 0.75),
     )

@@ -355,10 +355,11 @@ def test_img2img_tab_paints_a_mask_and_inpaints(asgi_live_server, page_and_error
     expect(page.locator("#edit-source")).to_be_visible()
     expect(page.locator("#hires")).to_be_hidden()
     expect(page.locator("#pnginfo")).to_be_hidden()
-    # /api/edit/ has no sampler, schedule type, clip skip or VAE: greyed out, not sent.
+    # /api/edit/ takes the sampler, schedule type, clip skip and VAE as txt2img does.
     for name in ("sampler", "scheduler", "clip_skip", "vae"):
-        expect(page.locator(f"#id_{name}")).to_be_disabled()
-    expect(page.locator("#edit-fields-note")).to_be_visible()
+        expect(page.locator(f"#id_{name}")).to_be_enabled()
+    expect(page.locator("#edit-fields-note")).to_be_hidden()
+    page.fill("#id_clip_skip", "2")
     page.fill("#id_prompt", "a red door")
 
     # Without a source image the page says what is missing and sends nothing.
@@ -399,6 +400,7 @@ def test_img2img_tab_paints_a_mask_and_inpaints(asgi_live_server, page_and_error
     row = GenerationRequest.objects.get()
     assert (row.kind, row.width, row.height, row.seed, row.strength, row.prompt) == (
         "inpaint", 80, 64, 77, 0.6, "a red door")
+    assert row.clip_skip == 2  # the A1111 fields reach the edit too
     # The mask that arrived is white where painted (left part), black elsewhere, 80×64.
     from PIL import Image as PILImage
 
