@@ -28,6 +28,10 @@
   /* ---------- helpers ---------- */
 
   var api = window.Atelier.api;
+  // Django's JavaScript catalog (/jsi18n/, docs/i18n.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+  var fmt = function (text, value) { return text.replace("%s", value); };
 
   function field(name) { return form.elements.namedItem(name); }
 
@@ -69,8 +73,8 @@
   }
 
   var CAP_LABELS = { txt2img: "txt2img", img2img: "img2img", inpaint: "inpaint",
-    upscale: "upscale", loras: "LoRAs", negative_prompt: "negative prompt", seed: "seed",
-    guidance: "CFG", steps: "steps" };
+    upscale: gettext("upscale"), loras: "LoRAs", negative_prompt: gettext("negative prompt"),
+    seed: gettext("seed"), guidance: "CFG", steps: gettext("steps") };
 
   /* Badges of what the selected profile's provider can do (server-rendered JSON). */
   function renderCapabilities(d) {
@@ -80,7 +84,7 @@
     if (d.unavailable) {
       var li = document.createElement("li");
       li.className = "cap cap-off cap-warning";
-      li.textContent = "Provider unavailable: " + d.unavailable;
+      li.textContent = fmt(gettext("Provider unavailable: %s"), d.unavailable);
       list.appendChild(li);
       return;
     }
@@ -97,7 +101,7 @@
     if (caps.max_batch) {
       var b = document.createElement("li");
       b.className = "cap";
-      b.textContent = "batch ≤ " + caps.max_batch;
+      b.textContent = fmt(gettext("batch ≤ %s"), caps.max_batch);
       list.appendChild(b);
       if (field("n")) field("n").max = caps.max_batch;
     }
@@ -132,7 +136,7 @@
       var b = document.createElement("button");
       b.type = "button";
       b.className = "chip trigger-word";
-      b.title = "Insert into the prompt";
+      b.title = gettext("Insert into the prompt");
       b.textContent = "+ " + word;
       b.addEventListener("click", function () { insertIntoPrompt(word); });
       box.appendChild(b);
@@ -234,9 +238,9 @@
   function showError(message, fields) {
     errorBox.textContent = "";
     var strong = document.createElement("strong");
-    strong.textContent = "Error: ";
+    strong.textContent = gettext("Error: ");
     errorBox.appendChild(strong);
-    errorBox.appendChild(document.createTextNode(message || "Something went wrong."));
+    errorBox.appendChild(document.createTextNode(message || gettext("Something went wrong.")));
     errorBox.hidden = false;
     if (outputEmpty) outputEmpty.hidden = true;
     if (!fields) return;
@@ -261,13 +265,14 @@
 
   function setBusy(busy) {
     submitBtn.disabled = busy;
-    submitBtn.textContent = busy ? "Generating…" : "Generate";
+    submitBtn.textContent = busy ? gettext("Generating…") : gettext("Generate");
   }
 
   function formatEta(seconds) {
     if (seconds === null || seconds === undefined) return "";
     var s = Math.max(0, Math.round(seconds));
-    return s >= 60 ? "ETA " + Math.floor(s / 60) + " min " + (s % 60) + " s" : "ETA " + s + " s";
+    return s >= 60 ? fmt(fmt(gettext("ETA %s min %s s"), Math.floor(s / 60)), s % 60) :
+      fmt(gettext("ETA %s s"), s);
   }
 
   function renderImages(images) {
@@ -281,7 +286,7 @@
       el.src = img.url;
       el.width = img.width;
       el.height = img.height;
-      el.alt = "Generated image, seed " + img.seed;
+      el.alt = fmt(gettext("Generated image, seed %s"), img.seed);
       a.appendChild(el);
       var cap = document.createElement("span");
       cap.className = "caption";
@@ -325,21 +330,21 @@
 
     var text;
     if (status === "queued") {
-      text = "Queued…";
+      text = gettext("Queued…");
     } else if (status === "running" || status === "paused") {
-      text = "step " + step + " / " + total;
+      text = fmt(fmt(gettext("step %s / %s"), step), total);
       var eta = formatEta(job.eta_seconds);
       if (eta) text += " · " + eta;
-      if (status === "paused") text += " · paused";
-      if (job.cancel_requested) text += " · canceling…";
+      if (status === "paused") text += " · " + gettext("paused");
+      if (job.cancel_requested) text += " · " + gettext("canceling…");
     } else if (status === "succeeded") {
       var count = (job.result && job.result.images) ? job.result.images.length : 0;
-      text = "step " + (total || step) + " / " + (total || step) + " · done · " +
-        count + (count === 1 ? " image" : " images");
+      text = fmt(fmt(gettext("step %s / %s"), total || step), total || step) + " · " +
+        gettext("done") + " · " + fmt(ngettext("%s image", "%s images", count), count);
     } else if (status === "failed") {
-      text = "Failed";
+      text = gettext("Failed");
     } else if (status === "canceled") {
-      text = "Canceled";
+      text = gettext("Canceled");
     } else {
       text = status || "";
     }
@@ -369,7 +374,7 @@
       renderImages(job.result && job.result.images);
     } else if (job.status === "failed") {
       var err = job.error || {};
-      showError(err.message || "The generation failed.", null);
+      showError(err.message || gettext("The generation failed."), null);
     }
   }
 
@@ -393,7 +398,7 @@
         else if (r.status === 404 || r.status === 401 || r.status === 403) {
           current.done = true;
           setBusy(false);
-          showError((r.data && r.data.message) || "Lost track of the job.", null);
+          showError((r.data && r.data.message) || gettext("Lost track of the job."), null);
           return;
         }
         if (!current.done) current.pollTimer = setTimeout(tick, 1000);
@@ -434,10 +439,10 @@
     api("POST", form.dataset.apiJobs + encodeURIComponent(current.id) + "/cancel/").then(function (r) {
       cancelBtn.disabled = false;
       if (r.ok && r.data) render(r.data);
-      else showError((r.data && r.data.message) || "Could not cancel the job.", null);
+      else showError((r.data && r.data.message) || gettext("Could not cancel the job."), null);
     }, function () {
       cancelBtn.disabled = false;
-      showError("Could not reach the server to cancel.", null);
+      showError(gettext("Could not reach the server to cancel."), null);
     });
   });
 
@@ -506,7 +511,7 @@
     // No stale "done" from the last job while this request is on its way.
     progress.value = 0;
     progress.dataset.status = "sending";
-    progressText.textContent = "Sending…";
+    progressText.textContent = gettext("Sending…");
 
     post(url, payload).then(function (r) {
       if (r.status === 202 && r.data && r.data.job) {
@@ -514,7 +519,7 @@
         if (outputEmpty) outputEmpty.hidden = true;
         progress.value = 0;
         progress.dataset.status = "queued";
-        progressText.textContent = "Queued…";
+        progressText.textContent = gettext("Queued…");
         cancelBtn.hidden = false;
         progressWrap.hidden = false;
         revealOutput();
@@ -524,14 +529,14 @@
       }
       setBusy(false);
       var d = r.data || {};
-      var msg = d.message || ("Request failed (HTTP " + r.status + ").");
+      var msg = d.message || fmt(gettext("Request failed (HTTP %s)."), r.status);
       if (r.status === 401 || r.status === 403) {
-        msg = d.message || "You are not logged in.";
+        msg = d.message || gettext("You are not logged in.");
       }
       showError(msg, d.fields || null);
     }, function () {
       setBusy(false);
-      showError("Could not reach the server.", null);
+      showError(gettext("Could not reach the server."), null);
     });
   });
 

@@ -72,6 +72,9 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
             expect(page.locator("label[for=id_sampler]")).to_have_text("サンプラー")
             expect(page.locator("#generate-btn")).to_have_text("生成")
             expect(page.locator("#lang-switch select")).to_have_value("ja")
+            # Capability chips are written by generate.js from the JavaScript catalog.
+            expect(page.locator("#profile-caps [data-cap=seed]")).to_have_text("✓ シード")
+            expect(page.locator("#profile-caps")).to_contain_text("バッチ ≤ 8")
             page.screenshot(path=str(shots / "generate-ja-desktop.png"), full_page=True)
 
             with page.expect_navigation():
@@ -79,6 +82,7 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
             assert page.url == f"{base}/"
             expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
             expect(page.locator("label[for=id_sampler]")).to_have_text("采样器")
+            expect(page.locator("#profile-caps [data-cap=seed]")).to_have_text("✓ 种子")
             assert _language_cookie(context) == "zh-hans"
             page.screenshot(path=str(shots / "generate-zh-hans-desktop.png"), full_page=True)
             page.goto(f"{base}/gallery/")
