@@ -419,6 +419,11 @@
       updateBulk();
     }
     $("bulk-clear").addEventListener("click", clearSelection);
+    // Boxes ticked before this script ran (a slow load) or restored by the browser count too.
+    grid.querySelectorAll(".lora-check:checked").forEach(function (c) {
+      c.closest(".lora-card").classList.add("selected");
+    });
+    updateBulk();
 
     function reportResults(r, verb) {
       if (!r.ok || !r.data || !Array.isArray(r.data.results)) {

@@ -186,7 +186,7 @@ def test_trash_page_restores(library, lora_server, browser, tmp_path):
     assert seen["page_errors"] == []
 
 
-def test_trash_page_reader_sees_no_restore(library, lora_server, tmp_path, settings):
+def test_a_reader_sees_no_restore_refresh_or_apply(library, lora_server, tmp_path, settings):
     settings.LORA_TRASH_DIR = tmp_path / "trash"  # the server's (lora_server's env)
     bob = UserFactory(username="bob")
     lora_trash(lora=library["rows"]["alice_char"])
@@ -200,6 +200,12 @@ def test_trash_page_reader_sees_no_restore(library, lora_server, tmp_path, setti
         expect(page.locator("#manage-hint")).to_be_visible()
         page.goto(f"{lora_server}/loras/duplicates/")
         expect(page.locator("#dup-empty")).to_be_visible()
+        # the list: no Civitai refresh; the organize plan is readable but not appliable
+        page.goto(f"{lora_server}/loras/")
+        assert page.locator("#refresh-all-btn, #link-downloads, #organize-apply").count() == 0
+        page.click("#organize-btn")
+        expect(page.locator("#organize-moves tr").first).to_be_visible()
+        _shot(page, tmp_path, "loras2-reader-plan-1280")
         b.close()
 
 
