@@ -38,16 +38,21 @@
     if (box) box.checked = on;
   }
 
+  // Django's JavaScript catalog (/jsi18n/, docs/i18n.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+  var fmt = function (text, value) { return text.replace("%s", value); };
+
   function refresh() {
     var mine = G.scope() === "mine";
     modeBtn.hidden = !mine;
     document.body.classList.toggle("selecting", mine && selecting());
     bar.hidden = !(mine && selecting());
-    $("bulk-count").textContent = selected.size + " selected";
+    $("bulk-count").textContent = fmt(gettext("%s selected"), selected.size);
     bar.querySelectorAll(".bulk-owner button, .bulk-owner select").forEach(function (b) {
       b.disabled = busy || !selected.size;
     });
-    $("bulk-all").textContent = "Select all loaded (" + G.items.length + ")";
+    $("bulk-all").textContent = fmt(gettext("Select all loaded (%s)"), G.items.length);
   }
 
   function setSelected(id, on) {
@@ -128,8 +133,19 @@
     toggle(Number(t.dataset.id), ev.shiftKey);
   });
 
-  var LABELS = { delete: "Deleted", move: "Moved", publish: "Made public",
-                 unpublish: "Made private", favorite: "Favourited" };
+  /* The sentence after a bulk action on n images (whole sentences, so each language can order
+   * its words). */
+  function doneText(action, n, projectName, toProject) {
+    var text = {
+      delete: ngettext("Deleted %s image.", "Deleted %s images.", n),
+      publish: ngettext("Made public %s image.", "Made public %s images.", n),
+      unpublish: ngettext("Made private %s image.", "Made private %s images.", n),
+      favorite: ngettext("Favourited %s image.", "Favourited %s images.", n),
+      move: toProject ? ngettext("Moved %s image to %s.", "Moved %s images to %s.", n) :
+        ngettext("Moved %s image out of their project.", "Moved %s images out of their project.", n)
+    }[action];
+    return fmt(fmt(text, n), projectName);
+  }
 
   function run(action) {
     var ids = Array.from(selected);
@@ -138,24 +154,24 @@
     var projectName = "";
     if (action === "move") {
       var sel = $("bulk-project");
-      if (!sel.value) { setStatus("Choose a project to move to.", true); sel.focus(); return; }
+      if (!sel.value) { setStatus(gettext("Choose a project to move to."), true); sel.focus(); return; }
       body.project = sel.value === "none" ? null : Number(sel.value);
       projectName = sel.options[sel.selectedIndex].textContent;
     }
-    if (action === "delete" && !window.confirm("Delete " + ids.length + " image" +
-        (ids.length === 1 ? "" : "s") + " and their files? This cannot be undone.")) return;
+    if (action === "delete" && !window.confirm(fmt(ngettext(
+        "Delete %s image and their files? This cannot be undone.",
+        "Delete %s images and their files? This cannot be undone.", ids.length), ids.length))) return;
     busy = true;
     refresh();
-    setStatus("Working…");
+    setStatus(gettext("Working…"));
     api("POST", form.dataset.apiBulk, body).then(function (r) {
       busy = false;
       if (!r.ok) {
-        setStatus((r.data && r.data.message) || "Failed (HTTP " + r.status + ").", true);
+        setStatus((r.data && r.data.message) || fmt(gettext("Failed (HTTP %s)."), r.status), true);
         refresh();
         return;
       }
       var n = r.data.count;
-      var what = n + " image" + (n === 1 ? "" : "s");
       var filterProject = form.elements.namedItem("project").value;
       if (action === "delete" ||
           (action === "move" && filterProject && String(body.project) !== filterProject)) {
@@ -170,12 +186,11 @@
           G.update(patch);
         });
       }
-      setStatus(LABELS[action] + " " + what + (action === "move" ?
-        (body.project ? " to " + projectName : " out of their project") : "") + ".");
+      setStatus(doneText(action, n, projectName, !!body.project));
       refresh();
     }, function () {
       busy = false;
-      setStatus("Could not reach the server.", true);
+      setStatus(gettext("Could not reach the server."), true);
       refresh();
     });
   }
@@ -188,7 +203,7 @@
   $("bulk-zip").addEventListener("click", function () {
     var ids = Array.from(selected);
     if (!ids.length) return;
-    if (ids.length > 500) { setStatus("At most 500 images per ZIP.", true); return; }
+    if (ids.length > 500) { setStatus(gettext("At most 500 images per ZIP."), true); return; }
     var zip = $("zip-form");
     zip.action = form.dataset.apiZip;
     zip.querySelectorAll("input[name=ids]").forEach(function (i) { i.remove(); });

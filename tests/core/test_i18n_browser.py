@@ -65,6 +65,9 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
             # Strings written by gallery.js come from the JavaScript catalog (/jsi18n/).
             expect(page.locator("#gallery-count")).to_have_text("3 枚")
             expect(page.locator("#gallery-status")).to_have_text("以上です。")
+            page.click("#select-mode")  # gallery_select.js: the bulk bar's counts
+            expect(page.locator("#bulk-count")).to_have_text("0 件選択")
+            expect(page.locator("#bulk-all")).to_have_text("読み込み済みをすべて選択（3）")
             page.screenshot(path=str(shots / "gallery-ja-desktop.png"))
 
             page.goto(f"{base}/")  # a later page, same language
