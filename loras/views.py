@@ -1,5 +1,6 @@
 """Pages of the LoRA library (/loras/, /loras/<id>/, /loras/trash/, /loras/duplicates/,
-/loras/downloads/): server-rendered first page, JS for the rest.
+/loras/downloads/): server-rendered first page, JS for the rest (what each page shows:
+docs/library-pages.md).
 
 The list page renders its first page from the database with the same GET parameters as
 ``GET /api/loras/`` (search, base_model, folder, tags, favorite, ordering, page) through
