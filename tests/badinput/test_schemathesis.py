@@ -194,12 +194,15 @@ def _token(*, staff: bool) -> str:
 
 
 @pytest.fixture
-def world(fake_civitai, loopback_only, tmp_path, settings):
+def world(fake_civitai, loopback_only, tmp_path, settings, celery_worker):
     """Real objects for generated ids to hit (sequences start at 1, and hypothesis tries small
     numbers first): a model profile used by a generation request, a library root with a LoRA
     and an example image, a public image of the fuzzing user with a tag and a project, own and
     shared styles and themes, a favorite, a prompt helper with two versions, a usage log; every
-    file under ``tmp_path``. Returns ``tmp_path``."""
+    file under ``tmp_path``. Returns ``tmp_path``.
+
+    A real worker runs the jobs: the A1111 and OpenAI adapters answer when their job has ended
+    (``COMPAT_WAIT_SECONDS``, 30 s here, is the bound; the fake provider takes milliseconds)."""
     from django.contrib.auth import get_user_model
     from django.core.files.base import ContentFile
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -215,6 +218,7 @@ def world(fake_civitai, loopback_only, tmp_path, settings):
     from tests.support.lora_files import write_lora
 
     settings.THROTTLE_GENERATE_RATE = ""
+    settings.COMPAT_WAIT_SECONDS = 30
     settings.LORA_TRASH_DIR = str(tmp_path / "trash")
     settings.EXAMPLE_IMAGES_ROOT = tmp_path / "examples"
     settings.EXAMPLE_IMAGES_IMPORT_ROOTS = [str(tmp_path / "import")]
