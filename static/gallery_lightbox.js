@@ -25,6 +25,10 @@
   var current = null;  // the image shown (API object)
   var moving = false;
 
+  // Django's JavaScript catalog (/jsi18n/, docs/i18n.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var fmt = function (text, value) { return text.replace("%s", value); };
+
   function say(msg, isError) {
     statusEl.textContent = "";
     statusEl.classList.toggle("error", !!isError);
@@ -108,16 +112,17 @@
     imgEl.alt = img.alt_text || (img.prompt || "").slice(0, 120);
     imgEl.width = img.width || 512;
     imgEl.height = img.height || 512;
-    $("lb-title").textContent = img.title || ("Image #" + img.id);
+    $("lb-title").textContent = img.title || fmt(gettext("Image #%s"), img.id);
     var i = G.indexOf(img.id);
-    $("lb-pos").textContent = (i + 1).toLocaleString() + " of " +
-      (G.hasMore() ? $("gallery-count").textContent || "many" : G.items.length.toLocaleString() + " loaded");
+    $("lb-pos").textContent = fmt(fmt(gettext("%s of %s"), (i + 1).toLocaleString()),
+      G.hasMore() ? $("gallery-count").textContent || gettext("many") :
+        fmt(gettext("%s loaded"), G.items.length.toLocaleString()));
     $("lb-prev").disabled = i <= 0;
     $("lb-next").disabled = i >= G.items.length - 1 && !G.hasMore();
     var fav = $("lb-fav");
     fav.hidden = !mine;
     fav.setAttribute("aria-pressed", String(!!img.is_favorite));
-    fav.textContent = img.is_favorite ? "★ Favourite" : "☆ Favourite";
+    fav.textContent = img.is_favorite ? gettext("★ Favourite") : gettext("☆ Favourite");
     $("lb-generate").href = generateUrl(img);
     $("lb-upscale").hidden = !mine;
     $("lb-upscale").disabled = false;
@@ -131,31 +136,31 @@
     var p = infotext(img.parameters);
     var dl = $("lb-params");
     dl.textContent = "";
-    row(dl, "Prompt", img.prompt, "lb-prompt");
-    row(dl, "Negative prompt", img.negative_prompt, "lb-prompt");
-    row(dl, "Model", img.model_name);
-    row(dl, "Operation", img.operation_label || img.operation);
-    row(dl, "Size", img.width + "×" + img.height + (p.Size && p.Size !== img.width + "x" + img.height ? " (first pass " + p.Size.replace("x", "×") + ")" : ""));
+    row(dl, gettext("Prompt"), img.prompt, "lb-prompt");
+    row(dl, gettext("Negative prompt"), img.negative_prompt, "lb-prompt");
+    row(dl, gettext("Model"), img.model_name);
+    row(dl, gettext("Operation"), img.operation_label || img.operation);
+    row(dl, gettext("Size"), img.width + "×" + img.height + (p.Size && p.Size !== img.width + "x" + img.height ? " " + fmt(gettext("(first pass %s)"), p.Size.replace("x", "×")) : ""));
     if (img.operation !== "upscale") {
-      row(dl, "Steps", img.steps);
-      row(dl, "CFG scale", img.guidance_scale);
-      row(dl, "Sampler", img.sampler);
-      row(dl, "Schedule type", p["Schedule type"]);
-      row(dl, "Clip skip", p["Clip skip"]);
+      row(dl, gettext("Steps"), img.steps);
+      row(dl, gettext("CFG scale"), img.guidance_scale);
+      row(dl, gettext("Sampler"), img.sampler);
+      row(dl, gettext("Schedule type"), p["Schedule type"]);
+      row(dl, gettext("Clip skip"), p["Clip skip"]);
       if (p["Hires upscale"]) {
-        row(dl, "Hires fix", "×" + p["Hires upscale"] + (p["Hires upscaler"] ? " · " + p["Hires upscaler"] : "") +
-          (p["Denoising strength"] ? " · denoising " + p["Denoising strength"] : ""));
+        row(dl, gettext("Hires fix"), "×" + p["Hires upscale"] + (p["Hires upscaler"] ? " · " + p["Hires upscaler"] : "") +
+          (p["Denoising strength"] ? " · " + gettext("denoising") + " " + p["Denoising strength"] : ""));
       }
     }
-    row(dl, "Seed", img.seed);
+    row(dl, gettext("Seed"), img.seed);
     row(dl, "LoRAs", (img.loras || []).map(function (l) {
       return (l.name || l.lora_id) + " " + (l.weight === undefined ? 1 : l.weight);
     }).join(", "));
-    row(dl, "Tags", (img.tags || []).join(", "));
-    if (img.project) row(dl, "Project", projectName(img.project));
-    if (G.scope() === "public") row(dl, "By", img.owner);
-    row(dl, "Public", img.is_public ? "yes" : (mine ? "no" : ""));
-    row(dl, "Created", img.created_at ? new Date(img.created_at).toLocaleString() : "");
+    row(dl, gettext("Tags"), (img.tags || []).join(", "));
+    if (img.project) row(dl, gettext("Project"), projectName(img.project));
+    if (G.scope() === "public") row(dl, gettext("By"), img.owner);
+    row(dl, gettext("Public"), img.is_public ? gettext("yes") : (mine ? gettext("no") : ""));
+    row(dl, gettext("Created"), img.created_at ? new Date(img.created_at).toLocaleString(document.documentElement.lang || undefined) : "");
 
     // Warm the cache for the neighbours (full images; the grid has only thumbnails).
     [G.items[i + 1], G.items[i - 1]].forEach(function (n) { if (n) (new Image()).src = n.url; });
@@ -185,7 +190,7 @@
     if (i < G.items.length) { render(G.items[i]); return; }
     if (!G.hasMore()) return;
     moving = true;
-    say("Loading more…");
+    say(gettext("Loading more…"));
     G.loadMore().then(function () {
       moving = false;
       if (i < G.items.length) render(G.items[i]);
@@ -198,11 +203,11 @@
     var img = current;
     var want = !img.is_favorite;
     api("PATCH", "/api/images/" + img.id + "/", { is_favorite: want }).then(function (r) {
-      if (!r.ok) { say((r.data && r.data.message) || "Could not change the favourite (HTTP " + r.status + ").", true); return; }
+      if (!r.ok) { say((r.data && r.data.message) || fmt(gettext("Could not change the favourite (HTTP %s)."), r.status), true); return; }
       G.update({ id: img.id, is_favorite: !!r.data.is_favorite });
       if (current && current.id === img.id) render(G.items[G.indexOf(img.id)]);
-      say(r.data.is_favorite ? "Added to favourites." : "Removed from favourites.");
-    }, function () { say("Could not reach the server.", true); });
+      say(r.data.is_favorite ? gettext("Added to favourites.") : gettext("Removed from favourites."));
+    }, function () { say(gettext("Could not reach the server."), true); });
   }
 
   /* Delete the image shown (after a confirmation) and show the next one (else the previous,
@@ -210,15 +215,15 @@
   function remove() {
     if (!current || $("lb-delete").hidden) return;
     var img = current;
-    if (!window.confirm("Delete this image and its files? This cannot be undone.")) return;
+    if (!window.confirm(gettext("Delete this image and its files? This cannot be undone."))) return;
     api("DELETE", "/api/images/" + img.id + "/").then(function (r) {
-      if (r.status !== 204) { say((r.data && r.data.message) || "Could not delete (HTTP " + r.status + ").", true); return; }
+      if (r.status !== 204) { say((r.data && r.data.message) || fmt(gettext("Could not delete (HTTP %s)."), r.status), true); return; }
       var i = G.indexOf(img.id);
       G.remove([img.id]);
       var next = G.items[i] || G.items[i - 1];
       if (next) render(next);
       else { current = null; close(); }
-    }, function () { say("Could not reach the server.", true); });
+    }, function () { say(gettext("Could not reach the server."), true); });
   }
 
   function followJob(jobId) {
@@ -228,7 +233,7 @@
           if (!r.ok || !r.data) { resolve({ status: "failed", error: { message: "Job status HTTP " + r.status } }); return; }
           if (TERMINAL[r.data.status]) resolve(r.data);
           else {
-            say("Upscale ×2: " + r.data.status + "…");
+            say(fmt(gettext("Upscale ×2: %s…"), r.data.status));
             setTimeout(tick, 700);
           }
         }, function () { setTimeout(tick, 1500); });
@@ -242,33 +247,33 @@
     var img = current;
     var btn = $("lb-upscale");
     btn.disabled = true;
-    say("Queuing an upscale ×2…");
+    say(gettext("Queuing an upscale ×2…"));
     api("POST", form.dataset.apiUpscale, { image_id: img.id, factor: 2 }).then(function (r) {
       var jobId = r.data && r.data.job;
       if (r.status !== 202 || !jobId) {
         btn.disabled = false;
-        say((r.data && r.data.message) || "Upscale failed (HTTP " + r.status + ").", true);
+        say((r.data && r.data.message) || fmt(gettext("Upscale failed (HTTP %s)."), r.status), true);
         return;
       }
       followJob(String(jobId)).then(function (job) {
         btn.disabled = false;
         if (job.status !== "succeeded") {
-          say((job.error && job.error.message) || "Upscale " + job.status + ".", true);
+          say((job.error && job.error.message) || fmt(gettext("Upscale %s."), job.status), true);
           return;
         }
         var images = (job.result && job.result.images) || [];
         var frag = document.createDocumentFragment();
-        frag.appendChild(document.createTextNode("Upscaled: "));
+        frag.appendChild(document.createTextNode(gettext("Upscaled: ")));
         images.forEach(function (res) {
           var a = document.createElement("a");
           a.className = "result-link";
           a.href = res.detail_url || "/images/" + (res.id || res.image) + "/";
-          a.textContent = "open result" + (res.width ? " (" + res.width + "×" + res.height + ")" : "");
+          a.textContent = gettext("open result") + (res.width ? " (" + res.width + "×" + res.height + ")" : "");
           frag.appendChild(a);
         });
         if (current && current.id === img.id) say(frag);
       });
-    }, function () { btn.disabled = false; say("Could not reach the server.", true); });
+    }, function () { btn.disabled = false; say(gettext("Could not reach the server."), true); });
   }
 
   G.clickHandlers.push(function (ev, id) { open(id); return true; });

@@ -6,6 +6,7 @@ in both languages go to ``$PAGES_SCREENSHOT_DIR`` (else the test's tmp dir)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,18 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
             page.click("#select-mode")  # gallery_select.js: the bulk bar's counts
             expect(page.locator("#bulk-count")).to_have_text("0 件選択")
             expect(page.locator("#bulk-all")).to_have_text("読み込み済みをすべて選択（3）")
+            page.click("#select-mode")
+            page.locator("#gallery a.tile").first.click()  # gallery_lightbox.js
+            expect(page.locator("#lightbox")).to_be_visible()
+            expect(page.locator("#lb-params dt").first).to_have_text("プロンプト")
+            expect(page.locator("#lb-params")).to_contain_text("シード")
+            # The date in the page's language (the browser's own locale is en-US).
+            expect(page.locator("#lb-params")).to_contain_text(
+                re.compile(r"\d{4}/\d{1,2}/\d{1,2} "))
+            expect(page.locator("#lb-pos")).to_have_text("1 枚目 / 読み込み済み 3 枚")
+            page.screenshot(path=str(shots / "gallery-lightbox-ja-desktop.png"))
+            page.keyboard.press("Escape")
+            expect(page.locator("#lightbox")).to_be_hidden()
             page.screenshot(path=str(shots / "gallery-ja-desktop.png"))
 
             page.goto(f"{base}/")  # a later page, same language
