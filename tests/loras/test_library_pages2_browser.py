@@ -62,12 +62,16 @@ def _db(fn):
         return pool.submit(fn).result()
 
 
-def _mobile(browser_page, url, tmp_path, name):
-    """The same page at 390×844 in a new context (same cookies)."""
+def _mobile(browser_page, url, tmp_path, name, check=None):
+    """The same page at 390×844 on a touch phone in a new context (same cookies); ``check(page)``
+    runs before the screenshot."""
     ctx = browser_page.context.browser.new_context(
-        viewport={"width": 390, "height": 844}, storage_state=browser_page.context.storage_state())
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+        storage_state=browser_page.context.storage_state())
     page = ctx.new_page()
     page.goto(url)
+    if check:
+        check(page)
     path = _shot(page, tmp_path, name)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     ctx.close()
@@ -113,7 +117,10 @@ def test_badges_roots_and_card_actions(two_roots, lora_server, browser, library,
     expect(page.locator("#civitai-version")).to_have_text("v1.0")
     expect(page.locator("#civitai-creator")).to_have_attribute("href", "https://civitai.com/user/inky")
     _shot(page, tmp_path, "loras2-detail-1280")
-    _mobile(page, f"{lora_server}/loras/", tmp_path, "loras2-badges-390")
+    def actions_shown(phone):  # no hover on a touch screen: the actions stay visible
+        expect(_card(phone, "alice_char").locator(".card-actions")).to_have_css("opacity", "1")
+
+    _mobile(page, f"{lora_server}/loras/", tmp_path, "loras2-badges-390", check=actions_shown)
     assert seen["page_errors"] == []
 
 
