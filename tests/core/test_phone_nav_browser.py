@@ -76,3 +76,30 @@ def test_desktop_nav_shows_links_without_the_button(asgi_live_server, user, fake
         finally:
             context.close()
             browser.close()
+
+
+def test_phone_generate_brings_the_output_into_view(asgi_live_server, user, fake_profile):
+    """At 390x844 the output card sits below the form: after Generate it scrolls into view,
+    with the progress bar on screen, and the page never scrolls sideways."""
+    base = asgi_live_server
+    with playwright_api.sync_playwright() as p:
+        browser = launch(p)
+        context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+        page = context.new_page()
+        try:
+            log_in(page, base)
+            page.fill("#id_prompt", "a lighthouse on a phone")
+            out = page.locator("#output")
+            assert out.bounding_box()["y"] > PHONE["height"]  # below the fold at first
+            page.locator("#generate-btn").click()
+            page.wait_for_function("document.querySelector('#progress').value === 1",
+                                   timeout=30_000)
+            page.wait_for_timeout(600)  # the smooth scroll settles
+            box = out.bounding_box()
+            assert -5 <= box["y"] and box["y"] + min(box["height"], 300) <= PHONE["height"], box
+            bar = page.locator("#progress").bounding_box()
+            assert 0 <= bar["y"] < PHONE["height"], bar
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        finally:
+            context.close()
+            browser.close()
