@@ -474,10 +474,12 @@
         api("POST", root.dataset.apiLoras + "bulk-delete/", { ids: ids }).then(function (r) {
           var okIds = reportResults(r, "delete");
           if (!okIds || !okIds.length) return;
+          var removed = 0;
           okIds.forEach(function (id) {
             var card = grid.querySelector('.lora-card[data-id="' + id + '"]');
-            if (card) card.remove();
+            if (card) { card.remove(); removed += 1; }
           });
+          adjustCount(-okIds.length, -removed);
           updateBulk();
           var msg = okIds.length + " moved to the trash.";
           if ($("lora-error").hidden) showNotice(msg, undoButton(okIds, function () { location.reload(); }));
@@ -487,7 +489,23 @@
     });
   }
 
-  window.AtelierLoras = { api: api, followJob: followJob, errorMessage: errorMessage,
+  /* The "N LoRAs" count and "shown of total" follow deletes (and undo reloads the page). */
+  function adjustCount(total, shownDelta) {
+    var el = $("lora-count");
+    if (el && el.dataset.count !== undefined) {
+      var n = Math.max(0, parseInt(el.dataset.count, 10) + total);
+      el.dataset.count = String(n);
+      el.textContent = n + (n === 1 ? " LoRA" : " LoRAs");
+    }
+    var info = $("page-info");
+    if (info) {
+      var m = /^(\d+) of (\d+)/.exec(info.textContent);
+      if (m) info.textContent = Math.max(0, parseInt(m[1], 10) + shownDelta) + " of " +
+        Math.max(0, parseInt(m[2], 10) + total);
+    }
+  }
+
+  window.AtelierLoras = { api: api, adjustCount: adjustCount, followJob: followJob, errorMessage: errorMessage,
     showError: showError, showNotice: showNotice, hideBox: hideBox, toggleFavorite: toggleFavorite,
     confirmDialog: confirmDialog, undoButton: undoButton, applyBlur: applyBlur,
     blurEnabled: blurEnabled };

@@ -238,11 +238,13 @@ def test_bulk_delete_with_confirm_and_undo(lora_server, browser, library, tmp_pa
     expect(cards).to_have_count(4)
     assert (root_dir / "characters/alice_char.safetensors").exists()
 
+    expect(page.locator("#lora-count")).to_have_text("4 LoRAs")
     page.click("#bulk-delete-btn")
     page.click("#confirm-ok")
     expect(page.locator("#lora-notice")).to_contain_text("2 moved to the trash.")
     expect(page.locator("#undo-btn")).to_be_visible()
     expect(cards).to_have_count(2)
+    expect(page.locator("#lora-count")).to_have_text("2 LoRAs")  # counts follow the delete
     expect(page.locator("#bulk-bar")).to_be_hidden()
     assert not (root_dir / "characters/alice_char.safetensors").exists()
     assert not (root_dir / "plain_detail.safetensors").exists()
