@@ -66,6 +66,6 @@ def test_markers_are_registered_and_make_test_fast_deselects_them():
     assert registered >= {"browser", "reliability", "slow"}
     assert "--strict-markers" in config["ini_options"]["addopts"]
     makefile = (ROOT / "Makefile").read_text()
-    assert 'test-fast: install-dev\n\t$(PY) -m pytest -m "not browser and not reliability and not ' \
-           'slow"' in makefile
+    assert ('test-fast: install-dev\n\t$(PY) -m pytest -m "not browser and not reliability '
+            'and not slow"') in makefile
     assert "lint: install-dev\n\t$(VENV)/bin/ruff check ." in makefile
