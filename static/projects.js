@@ -9,9 +9,16 @@
 
   function items(data) { return Array.isArray(data) ? data : (data && data.results) || []; }
 
+  // Django's JavaScript catalog (/jsi18n/, docs/i18n.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+  var fmt = function (text, value) { return text.replace("%s", value); };
+
   function failure(r, what) {
-    if (r.status === 404) return what + ": not found or not available on this server (HTTP 404).";
-    return (r.data && r.data.message) || (what + " failed (HTTP " + r.status + ").");
+    if (r.status === 404) {
+      return fmt(gettext("%s: not found or not available on this server (HTTP 404)."), what);
+    }
+    return (r.data && r.data.message) || fmt(fmt(gettext("%s failed (HTTP %s)."), what), r.status);
   }
 
   function showError(box, msg) { box.textContent = msg || ""; box.hidden = !msg; }
@@ -57,7 +64,8 @@
       var meta = document.createElement("span");
       meta.className = "muted";
       var n = p.image_count || 0;
-      meta.textContent = n + " image" + (n === 1 ? "" : "s") + (p.is_public ? " · public" : "");
+      meta.textContent = fmt(ngettext("%s image", "%s images", n), n) +
+        (p.is_public ? " · " + gettext("public") : "");
       c.appendChild(meta);
       if (p.description) {
         var desc = document.createElement("span");
@@ -69,13 +77,14 @@
 
     var load = function () {
       api("GET", listPage.dataset.api + "?page_size=200").then(function (r) {
-        if (!r.ok) { showError(errorBox, failure(r, "The project list")); return; }
+        if (!r.ok) { showError(errorBox, failure(r, gettext("The project list"))); return; }
         var list = items(r.data);
         grid.textContent = "";
         list.forEach(function (p) { grid.appendChild(card(p)); });
         $("projects-empty").hidden = list.length > 0;
-        $("projects-count").textContent = list.length ? list.length + " project" + (list.length === 1 ? "" : "s") : "";
-      }, function () { showError(errorBox, "Could not reach the server."); });
+        $("projects-count").textContent = list.length ?
+          fmt(ngettext("%s project", "%s projects", list.length), list.length) : "";
+      }, function () { showError(errorBox, gettext("Could not reach the server.")); });
     };
 
     $("project-create").addEventListener("submit", function (ev) {
@@ -89,11 +98,11 @@
           $("p-description").value = "";
           load();
         } else {
-          var msg = failure(r, "Creating the project");
+          var msg = failure(r, gettext("Creating the project"));
           if (r.data && r.data.fields && r.data.fields.name) msg += " " + [].concat(r.data.fields.name).join(" ");
           showError(errorBox, msg);
         }
-      }, function () { showError(errorBox, "Could not reach the server."); });
+      }, function () { showError(errorBox, gettext("Could not reach the server.")); });
     });
     load();
     return;
@@ -118,17 +127,17 @@
       var b = document.createElement("button");
       b.type = "button";
       b.className = "small tile-remove";
-      b.textContent = "Remove";
-      b.title = "Remove from this project (the image is kept)";
+      b.textContent = gettext("Remove");
+      b.title = gettext("Remove from this project (the image is kept)");
       b.addEventListener("click", function (ev) {
         ev.preventDefault();
         ev.stopPropagation();
         b.disabled = true;
         setProject(img, null).then(function (r) {
-          if (!r.ok) { b.disabled = false; pStatus.textContent = failure(r, "Removing"); return; }
+          if (!r.ok) { b.disabled = false; pStatus.textContent = failure(r, gettext("Removing")); return; }
           a.remove();
           $("project-empty").hidden = images.children.length > 0;
-          pStatus.textContent = "Removed.";
+          pStatus.textContent = gettext("Removed.");
           if (!$("picker").hidden) loadPicker();
         });
       });
@@ -138,7 +147,7 @@
 
   function loadMembers() {
     api("GET", d.apiGallery + "?page_size=200").then(function (r) {
-      if (!r.ok) { showError(pErr, failure(r, "The project's images")); return; }
+      if (!r.ok) { showError(pErr, failure(r, gettext("The project's images"))); return; }
       images.textContent = "";
       var list = items(r.data);
       list.forEach(function (img) { images.appendChild(memberTile(img)); });
@@ -149,7 +158,7 @@
   function loadPicker() {
     var grid = $("picker-grid");
     api("GET", d.apiImages + "?page_size=100").then(function (r) {
-      if (!r.ok) { showError(pErr, failure(r, "Your images")); return; }
+      if (!r.ok) { showError(pErr, failure(r, gettext("Your images"))); return; }
       grid.textContent = "";
       var list = items(r.data).filter(function (img) { return Number(img.project) !== projectId; });
       list.forEach(function (img) {
@@ -157,12 +166,12 @@
           a.addEventListener("click", function (ev) {
             ev.preventDefault();
             setProject(img, projectId).then(function (res) {
-              if (!res.ok) { pStatus.textContent = failure(res, "Adding"); return; }
+              if (!res.ok) { pStatus.textContent = failure(res, gettext("Adding")); return; }
               a.remove();
               images.insertBefore(memberTile(res.data || img), images.firstChild);
               $("project-empty").hidden = true;
               $("picker-empty").hidden = grid.children.length > 0;
-              pStatus.textContent = "Added.";
+              pStatus.textContent = gettext("Added.");
             });
           });
         }));
@@ -172,13 +181,13 @@
   }
 
   api("GET", d.api).then(function (r) {
-    if (!r.ok || !r.data) { showError(pErr, failure(r, "This project")); return; }
+    if (!r.ok || !r.data) { showError(pErr, failure(r, gettext("This project"))); return; }
     $("project-name").textContent = r.data.name;
     document.title = r.data.name + " · Atelier";
     $("project-description").textContent = r.data.description || "";
     $("project-actions").hidden = false;
     loadMembers();
-  }, function () { showError(pErr, "Could not reach the server."); });
+  }, function () { showError(pErr, gettext("Could not reach the server.")); });
 
   $("add-images-btn").addEventListener("click", function () {
     var picker = $("picker");
@@ -188,10 +197,10 @@
   });
 
   $("delete-project-btn").addEventListener("click", function () {
-    if (!window.confirm("Delete this project? Its images are kept.")) return;
+    if (!window.confirm(gettext("Delete this project? Its images are kept."))) return;
     api("DELETE", d.api).then(function (r) {
       if (r.ok || r.status === 204) location.href = d.projectsUrl;
-      else pStatus.textContent = failure(r, "Deleting");
+      else pStatus.textContent = failure(r, gettext("Deleting"));
     });
   });
 })();

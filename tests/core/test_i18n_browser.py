@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from playwright import sync_api as playwright_api
 
+from images.models import Project
 from tests.factories import ImageFactory
 from tests.support.browser import launch, log_in
 
@@ -41,6 +42,7 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
     base = asgi_live_server
     for i in range(3):
         ImageFactory(user=user, prompt=f"a lighthouse at night, stormy sea {i}")
+    Project.objects.create(owner=user, name="Harbours", is_public=True)
     shots = _shots_dir(tmp_path)
     with playwright_api.sync_playwright() as p:
         browser = launch(p)
@@ -92,6 +94,12 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
             expect(page.locator("#profile-caps [data-cap=seed]")).to_have_text("✓ シード")
             expect(page.locator("#profile-caps")).to_contain_text("バッチ ≤ 8")
             page.screenshot(path=str(shots / "generate-ja-desktop.png"), full_page=True)
+
+            page.goto(f"{base}/projects/")  # projects.js
+            expect(page.locator("#projects-count")).to_have_text("1 件のプロジェクト")
+            card = page.locator(".project-card", has_text="Harbours")
+            expect(card).to_contain_text("0 枚 · 公開")
+            page.goto(f"{base}/")
 
             with page.expect_navigation():
                 page.select_option("#lang-switch select[name=language]", "zh-hans")
