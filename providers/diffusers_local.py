@@ -291,20 +291,7 @@ class DiffusersProvider(ImageProvider):
         name>, "pipeline_type": "sd" | "sdxl" | "flux"}]``."""
         from django.conf import settings
 
-        root = Path(getattr(settings, "MODELS_DIR", "") or "")
-        if not str(root) or not root.is_dir():
-            return []
-        found = []
-        for child in sorted(root.iterdir()):
-            if child.is_dir() and (child / "model_index.json").is_file():
-                ptype = dp.folder_type(child)
-            elif child.is_file() and child.suffix.lower() == ".safetensors":
-                ptype = dp.checkpoint_type(child)
-            else:
-                continue
-            if ptype:
-                found.append({"id": str(child), "name": child.name, "pipeline_type": ptype})
-        return found
+        return dp.models_in(Path(getattr(settings, "MODELS_DIR", "") or ""))
 
     def health(self) -> dict[str, Any]:
         """``{"configured": True, "reachable": <torch+diffusers import>, "latency_ms": 0.0,

@@ -355,3 +355,23 @@ def latent_preview(latents: Any, pipeline_type: str, *, max_side: int = 128) -> 
     buf = io.BytesIO()
     img.save(buf, format="WEBP", quality=70)
     return "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def models_in(root: Path) -> list[dict]:
+    """Diffusers folders (``model_index.json`` of a known class) and ``.safetensors``
+    checkpoints whose tensor names say SD/SDXL/Flux (header only) directly under ``root``, as
+    ``[{"id": <absolute path>, "name": <file or folder name>, "pipeline_type": ...}]``; ``[]``
+    when ``root`` is not a folder."""
+    if not str(root) or not root.is_dir():
+        return []
+    found = []
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and (child / "model_index.json").is_file():
+            ptype = folder_type(child)
+        elif child.is_file() and child.suffix.lower() == ".safetensors":
+            ptype = checkpoint_type(child)
+        else:
+            continue
+        if ptype:
+            found.append({"id": str(child), "name": child.name, "pipeline_type": ptype})
+    return found
