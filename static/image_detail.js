@@ -4,6 +4,9 @@
  * /api/images/<pk>/narrate/), delete (DELETE /api/images/<pk>/). Jobs are followed by polling GET /api/jobs/<id>/. */
 (function () {
   "use strict";
+  // Django's JavaScript catalog (/jsi18n/, docs/i18n.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var fmt = function (text, value) { return text.replace("%s", value); };
 
   var panel = document.getElementById("owner-panel");
   if (!panel) return;
@@ -20,8 +23,8 @@
   }
 
   function failure(r, what) {
-    if (r.status === 404) return what + " is not available on this server (HTTP 404).";
-    return (r.data && r.data.message) || (what + " failed (HTTP " + r.status + ").");
+    if (r.status === 404) return fmt(gettext("%s is not available on this server (HTTP 404)."), what);
+    return (r.data && r.data.message) || fmt(fmt(gettext("%s failed (HTTP %s)."), what), r.status);
   }
 
   /* Poll a job until it ends; onStep(job) for each snapshot; resolves with the last one. */
@@ -29,7 +32,7 @@
     return new Promise(function (resolve) {
       var tick = function () {
         api("GET", d.apiJobs + encodeURIComponent(jobId) + "/").then(function (r) {
-          if (!r.ok || !r.data) { resolve({ status: "failed", error: { message: failure(r, "Job status") } }); return; }
+          if (!r.ok || !r.data) { resolve({ status: "failed", error: { message: failure(r, gettext("Job status")) } }); return; }
           onStep(r.data);
           if (TERMINAL[r.data.status]) resolve(r.data);
           else setTimeout(tick, 600);
@@ -40,30 +43,30 @@
   }
 
   function jobText(job) {
-    if (job.status === "running" && job.total_steps) return "running · step " + job.step + " / " + job.total_steps;
+    if (job.status === "running" && job.total_steps) return gettext("running") + " · " + fmt(fmt(gettext("step %s / %s"), job.step), job.total_steps);
     return job.status + "…";
   }
 
   function resultLinks(job) {
     var images = (job.result && job.result.images) || [];
     var frag = document.createDocumentFragment();
-    frag.appendChild(document.createTextNode("Done: "));
+    frag.appendChild(document.createTextNode(gettext("Done: ")));
     images.forEach(function (img, i) {
       var a = document.createElement("a");
       a.href = img.detail_url || ("/images/" + (img.id || img.image) + "/");
       a.className = "result-link";
-      a.textContent = "open result" + (images.length > 1 ? " " + (i + 1) : "") +
+      a.textContent = gettext("open result") + (images.length > 1 ? " " + (i + 1) : "") +
         (img.width ? " (" + img.width + "×" + img.height + ")" : "");
       frag.appendChild(a);
       frag.appendChild(document.createTextNode(" "));
     });
-    if (!images.length) frag.appendChild(document.createTextNode("finished."));
+    if (!images.length) frag.appendChild(document.createTextNode(gettext("finished.")));
     return frag;
   }
 
   /* Start a job with POST url body and follow it, reporting into statusEl. */
   function runJob(url, body, statusEl, what, onDone) {
-    say(statusEl, "Queuing…");
+    say(statusEl, gettext("Queuing…"));
     return api("POST", url, body).then(function (r) {
       // Generation-like answers carry {"job": id}; job snapshots (narrate) carry {"id"}.
       var jobId = r.data && (r.data.job || (r.data.ws_url && r.data.id));
@@ -80,11 +83,11 @@
       return followJob(String(jobId), function (job) { say(statusEl, what + ": " + jobText(job)); })
         .then(function (job) {
           if (job.status === "succeeded") onDone(job);
-          else if (job.status === "canceled") say(statusEl, what + " was canceled.", true);
-          else say(statusEl, (job.error && job.error.message) || (what + " failed."), true);
+          else if (job.status === "canceled") say(statusEl, fmt(gettext("%s was canceled."), what), true);
+          else say(statusEl, (job.error && job.error.message) || fmt(gettext("%s failed."), what), true);
           return job;
         });
-    }, function () { say(statusEl, "Could not reach the server.", true); });
+    }, function () { say(statusEl, gettext("Could not reach the server."), true); });
   }
 
   /* ---------- organize: tags, project, public ---------- */
@@ -93,7 +96,7 @@
   api("GET", d.apiProjects + "?page_size=200").then(function (r) {
     if (!r.ok || !r.data) {
       projectSel.disabled = true;
-      projectSel.options[0].textContent = "Projects unavailable";
+      projectSel.options[0].textContent = gettext("Projects unavailable");
       return;
     }
     (Array.isArray(r.data) ? r.data : r.data.results || []).forEach(function (p) {
@@ -112,15 +115,15 @@
       .filter(Boolean);
     var body = { tags: tags, is_public: $("o-public").checked };
     if (!projectSel.disabled) body.project = projectSel.value ? Number(projectSel.value) : null;
-    say(status, "Saving…");
+    say(status, gettext("Saving…"));
     api("PATCH", d.apiImage, body).then(function (r) {
       if (r.ok) {
-        say(status, "Saved.");
+        say(status, gettext("Saved."));
         if (r.data && r.data.tags) $("o-tags").value = r.data.tags.join(", ");
       } else {
-        say(status, failure(r, "Saving"), true);
+        say(status, failure(r, gettext("Saving")), true);
       }
-    }, function () { say(status, "Could not reach the server.", true); });
+    }, function () { say(status, gettext("Could not reach the server."), true); });
   });
 
   /* ---------- generate again (edit, inpaint, upscale: the same operation and inputs) ---------- */
@@ -129,7 +132,7 @@
   if (again) {
     again.addEventListener("click", function () {
       again.disabled = true;
-      runJob(again.dataset.apiRepeat, {}, $("again-status"), "Generate again", function (job) {
+      runJob(again.dataset.apiRepeat, {}, $("again-status"), gettext("Generate again"), function (job) {
         say($("again-status"), resultLinks(job));
       }).then(function () { again.disabled = false; });
     });
@@ -161,7 +164,7 @@
     var body = { image_id: Number(d.image), prompt: $("e-prompt").value,
                  strength: Number(strength.value), loras: editLoras() };
     if ($("e-model").value) body.model = $("e-model").value;
-    runJob(d.apiEdit, body, $("edit-status"), "Edit", function (job) {
+    runJob(d.apiEdit, body, $("edit-status"), gettext("Edit"), function (job) {
       say($("edit-status"), resultLinks(job));
     }).then(function () { btn.disabled = false; });
   });
@@ -173,7 +176,7 @@
     b.addEventListener("click", function () {
       b.disabled = true;
       runJob(d.apiUpscale, { image_id: Number(d.image), factor: Number(b.dataset.upscale) },
-        actionStatus, "Upscale ×" + b.dataset.upscale, function (job) {
+        actionStatus, fmt(gettext("Upscale ×%s"), b.dataset.upscale), function (job) {
           say(actionStatus, resultLinks(job));
         }).then(function () { b.disabled = false; });
     });
@@ -184,18 +187,18 @@
   $("narrate-btn").addEventListener("click", function () {
     var b = $("narrate-btn");
     b.disabled = true;
-    runJob(d.apiNarrate, {}, actionStatus, "Narration", function (job) {
+    runJob(d.apiNarrate, {}, actionStatus, gettext("Narration"), function (job) {
       var url = job.result && job.result.audio_url;
       var show = function (src) {
         var audio = $("narration-audio");
         audio.src = src + (src.indexOf("?") === -1 ? "?" : "&") + "t=" + Date.now();
         $("audio-wrap").hidden = false;
-        say(actionStatus, "Narration ready.");
+        say(actionStatus, gettext("Narration ready."));
       };
       if (url) { show(url); return; }
       api("GET", d.apiImage).then(function (r) {
         if (r.ok && r.data && r.data.audio_url) show(r.data.audio_url);
-        else say(actionStatus, "The narration finished but no audio was stored.", true);
+        else say(actionStatus, gettext("The narration finished but no audio was stored."), true);
       });
     }).then(function () { b.disabled = false; });
   });
@@ -203,10 +206,10 @@
   /* ---------- delete ---------- */
 
   $("delete-btn").addEventListener("click", function () {
-    if (!window.confirm("Delete this image and its files? This cannot be undone.")) return;
+    if (!window.confirm(gettext("Delete this image and its files? This cannot be undone."))) return;
     api("DELETE", d.apiImage).then(function (r) {
       if (r.status === 204 || r.ok) location.href = d.galleryUrl;
-      else say(actionStatus, failure(r, "Delete"), true);
-    }, function () { say(actionStatus, "Could not reach the server.", true); });
+      else say(actionStatus, failure(r, gettext("Delete")), true);
+    }, function () { say(actionStatus, gettext("Could not reach the server."), true); });
   });
 })();

@@ -40,8 +40,8 @@ def _language_cookie(context) -> str | None:
 
 def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, tmp_path):
     base = asgi_live_server
-    for i in range(3):
-        ImageFactory(user=user, prompt=f"a lighthouse at night, stormy sea {i}")
+    images = [ImageFactory(user=user, prompt=f"a lighthouse at night, stormy sea {i}")
+              for i in range(3)]
     Project.objects.create(owner=user, name="Harbours", is_public=True)
     shots = _shots_dir(tmp_path)
     with playwright_api.sync_playwright() as p:
@@ -99,6 +99,9 @@ def test_switcher_remembers_the_language(asgi_live_server, user, fake_profile, t
             expect(page.locator("#projects-count")).to_have_text("1 件のプロジェクト")
             card = page.locator(".project-card", has_text="Harbours")
             expect(card).to_contain_text("0 枚 · 公開")
+            page.goto(f"{base}/images/{images[0].pk}/")  # image_detail.js
+            page.click("#organize-save")
+            expect(page.locator("#organize-status")).to_have_text("保存しました。")
             page.goto(f"{base}/")
 
             with page.expect_navigation():
