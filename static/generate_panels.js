@@ -6,6 +6,9 @@
 
   var $ = function (id) { return document.getElementById(id); };
   var api = window.Atelier.api;
+  // Django's JavaScript catalog (/jsi18n/, docs/i18n.md); English without it.
+  var gettext = window.gettext || function (s) { return s; };
+  var fmt = function (text, value) { return text.replace("%s", value); };
   var styleSelect = $("id_style");
 
   /* ---------- styles ---------- */
@@ -16,15 +19,15 @@
     var info = $("style-info");
     if (!info || !styleSelect) return;
     var st = styles[styleSelect.value];
-    info.textContent = st ? "Template: " + (st.prompt_template || st.prompt || "") +
-      (st.negative_prompt ? " · negative: " + st.negative_prompt : "") : "";
+    info.textContent = st ? fmt(gettext("Template: %s"), st.prompt_template || st.prompt || "") +
+      (st.negative_prompt ? " · " + fmt(gettext("negative: %s"), st.negative_prompt) : "") : "";
   }
 
   function loadStyles(wanted) {
     if (!styleSelect) return;
     api("GET", styleSelect.dataset.api + "?page_size=100").then(function (r) {
       if (!r.ok || !r.data) {
-        $("style-info").textContent = "Styles are not available (HTTP " + r.status + ").";
+        $("style-info").textContent = fmt(gettext("Styles are not available (HTTP %s)."), r.status);
         styleSelect.disabled = true;
         return;
       }
@@ -44,7 +47,7 @@
       }
       describeStyle();
     }, function () {
-      $("style-info").textContent = "Could not load styles.";
+      $("style-info").textContent = gettext("Could not load styles.");
     });
     styleSelect.addEventListener("change", describeStyle);
   }
@@ -66,8 +69,8 @@
 
   function queueLabel(job) {
     return job.kind + " · " + job.status +
-      (job.total_steps ? " · step " + job.step + " / " + job.total_steps : "") +
-      (job.cancel_requested ? " · canceling…" : "");
+      (job.total_steps ? " · " + fmt(fmt(gettext("step %s / %s"), job.step), job.total_steps) : "") +
+      (job.cancel_requested ? " · " + gettext("canceling…") : "");
   }
 
   function queueItem(job) {
@@ -81,11 +84,11 @@
     var b = document.createElement("button");
     b.type = "button";
     b.className = "ghost small danger queue-cancel";
-    b.textContent = "Cancel";
+    b.textContent = gettext("Cancel");
     b.addEventListener("click", function () {
       b.disabled = true;
       api("POST", queue.dataset.api + encodeURIComponent(job.id) + "/cancel/").then(function (r) {
-        if (!r.ok) $("queue-msg").textContent = (r.data && r.data.message) || "Could not cancel.";
+        if (!r.ok) $("queue-msg").textContent = (r.data && r.data.message) || gettext("Could not cancel.");
         if (!socketUp) refreshQueue();
       });
     });
@@ -122,7 +125,7 @@
     if (document.hidden) { queueTimer = setTimeout(refreshQueue, 6000); return; }
     api("GET", queue.dataset.api + "?page_size=30").then(function (r) {
       if (!r.ok || !r.data) {
-        $("queue-msg").textContent = "Jobs are not available (HTTP " + r.status + ").";
+        $("queue-msg").textContent = fmt(gettext("Jobs are not available (HTTP %s)."), r.status);
         queueTimer = setTimeout(refreshQueue, 6000);
         return;
       }
