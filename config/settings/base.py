@@ -47,7 +47,12 @@ WSGI_APPLICATION = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
-USE_I18N = False
+USE_I18N = True
+# Page languages (issue 15): English, Simplified Chinese, Japanese; catalogs in locale/ (the
+# compiled .mo files are committed, so running needs no GNU gettext). The choice is kept in
+# Django's language cookie (set by /i18n/setlang/); API messages follow Accept-Language.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("ja", "日本語")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 DJANGO_APPS = [
@@ -82,6 +87,7 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # after sessions, before common (Django docs)
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -565,8 +571,8 @@ LOGGING = {
 # -------------------------------------------------------------------- compatibility APIs (#14)
 # The A1111 API (/sdapi/v1/) and the OpenAI Images API (/v1/) answer when the job has ended:
 # the HTTP call waits at most COMPAT_WAIT_SECONDS (then 503 job_timeout, and the job is
-# canceled), reading the job's status every COMPAT_POLL_SECONDS near its end (sparser while
-# its ETA is far: compat/waiting.py). OpenAI image URLs
+# canceled). It wakes on the job's final event (channel layer), or without one reads the
+# job's status every COMPAT_POLL_SECONDS near its end (compat/waiting.py). OpenAI image URLs
 # (response_format "url") stay valid for COMPAT_URL_MAX_AGE seconds (OpenAI's: 60 minutes).
 COMPAT_WAIT_SECONDS = env.float("COMPAT_WAIT_SECONDS", default=600.0)
 COMPAT_POLL_SECONDS = env.float("COMPAT_POLL_SECONDS", default=0.01)
