@@ -14,27 +14,8 @@ from PIL import Image as PILImage
 from images.models import GenerationRequest, Image
 from images.services import generation_run
 from jobs.models import Job
-from providers.diffusers_local import clear_pipeline_cache
-from tests.factories import ModelProfileFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from providers import demo
-
-    return demo.build_demo_model(tmp_path_factory.mktemp("tiny-edit") / "demo-sd-tiny")
-
-
-@pytest.fixture
-def tiny(db, tiny_model):
-    clear_pipeline_cache()
-    profile = ModelProfileFactory(slug="tiny", provider="diffusers_local", pipeline_type="sd",
-                                  model_path=str(tiny_model), is_default=False, max_width=256,
-                                  max_height=256, default_steps=4)
-    yield profile
-    clear_pipeline_cache()
 
 
 def _source() -> bytes:

@@ -19,18 +19,9 @@ from images.services import generation_run
 from images.services.embeddings import embeddings_for_prompt, embeddings_list
 from jobs.models import Job
 from providers.base import EmbeddingSpec, ProviderError
-from providers.diffusers_local import clear_pipeline_cache
 from providers.textual_inversion import embedding_widths, load_embeddings
-from tests.factories import ModelProfileFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::UserWarning")]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from providers import demo
-
-    return demo.build_demo_model(tmp_path_factory.mktemp("tiny-ti") / "demo-sd-tiny")
 
 
 @pytest.fixture
@@ -47,16 +38,6 @@ def embeddings_root(settings, tmp_path):
     (root / "oldstyle.pt").write_bytes(b"\x80\x04never unpickled")
     settings.EMBEDDING_ROOTS = [str(root)]
     return root
-
-
-@pytest.fixture
-def tiny(db, tiny_model):
-    clear_pipeline_cache()
-    profile = ModelProfileFactory(slug="tiny", provider="diffusers_local", pipeline_type="sd",
-                                  model_path=str(tiny_model), is_default=False, max_width=256,
-                                  max_height=256, default_steps=2)
-    yield profile
-    clear_pipeline_cache()
 
 
 def run(client, capture, prompt: str):

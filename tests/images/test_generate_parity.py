@@ -12,7 +12,6 @@ from images.models import GenerationRequest, Image
 from images.services import generation_run
 from jobs.models import Job
 from providers import samplers as sm
-from providers.diffusers_local import clear_pipeline_cache
 from tests.factories import ModelProfileFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -20,23 +19,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::UserWar
 
 def post(client, **body):
     return client.post("/api/generate/", {"prompt": "a lighthouse", **body}, format="json")
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from providers import demo
-
-    return demo.build_demo_model(tmp_path_factory.mktemp("tiny") / "demo-sd-tiny")
-
-
-@pytest.fixture
-def tiny(db, tiny_model):
-    clear_pipeline_cache()
-    profile = ModelProfileFactory(slug="tiny", provider="diffusers_local", pipeline_type="sd",
-                                  model_path=str(tiny_model), is_default=False, max_width=256,
-                                  max_height=256, default_steps=2)
-    yield profile
-    clear_pipeline_cache()
 
 
 def run(client, capture, **body):
