@@ -21,3 +21,21 @@ def sibling_database_url(url: str, name: str, *, fresh: bool = False) -> str:
     if name not in {line.split("|")[0] for line in listed.stdout.splitlines()}:
         subprocess.run(["createdb", *auth, name], check=True, env=env)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def django_bench_token(env: dict) -> str:
+    """Apply ``env`` to this process, set Django up, migrate, run ``bootstrap`` (the admin
+    user ``ADMIN_USERNAME`` of ``env``, the demo model) and return that user's API token."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    call_command("migrate", verbosity=0)
+    with open(os.devnull, "w") as quiet:
+        call_command("bootstrap", stdout=quiet)
+    user = get_user_model().objects.get(username=env["ADMIN_USERNAME"])
+    return Token.objects.get_or_create(user=user)[0].key

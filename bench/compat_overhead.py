@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from benchlib import django_bench_token  # noqa: E402
 from generation_overhead import free_port, pct, wait_port  # noqa: E402
 
 
@@ -67,19 +68,7 @@ def main():
                ADMIN_PASSWORD="bench-password", PYTHONUNBUFFERED="1", REDIS_URL="",
                THROTTLE_GENERATE_RATE="")
     env.pop("DATABASE_URL", None)
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
-
-    call_command("migrate", verbosity=0)
-    call_command("bootstrap", stdout=open(os.devnull, "w"))
-    user = get_user_model().objects.get(username="bench")
-    token = Token.objects.get_or_create(user=user)[0].key
+    token = django_bench_token(env)
 
     import requests
     from websockets.sync.client import connect

@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import django_bench_token  # noqa: E402  (bench/ is the script's folder)
 
 
 def pct(values, q):
@@ -86,20 +87,8 @@ def main():
 
         env["DATABASE_URL"] = sibling_database_url(env["DATABASE_URL"], "atelier_bench_overhead",
                                                    fresh=True)
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    token = django_bench_token(env)
     from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
-
-    call_command("migrate", verbosity=0)
-    call_command("bootstrap", stdout=open(os.devnull, "w"))
-    user = get_user_model().objects.get(username="bench")
-    token = Token.objects.get_or_create(user=user)[0].key
 
     # 1. The pipeline called directly, in this process.
     from providers.base import GenerationSpec, ModelSpec, NullSink
