@@ -336,6 +336,7 @@ def test_detail_page_content_editors_and_use_in_generate(lora_server, browser, l
     expect(page.locator("#lora-name")).to_have_text("inkwash_v2")
     assert (library["dir"] / "styles/inkwash_v2.safetensors").exists()
     assert (library["dir"] / "styles/inkwash_v2.preview.png").exists()
+    page.wait_for_load_state("load")  # the reloaded page's scripts have run (buttons wired)
 
     # Delete (confirmed) then Undo: the file goes to the trash and comes back.
     page.click("#delete-btn")
