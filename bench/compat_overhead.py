@@ -42,7 +42,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from benchlib import django_bench_token  # noqa: E402
-from generation_overhead import free_port, pct, wait_port  # noqa: E402
+from generation_overhead import (  # noqa: E402
+    free_port,
+    generate_and_wait,
+    pct,
+    wait_port,
+)
 
 
 def _job_seconds(snapshot: dict) -> float:
@@ -97,16 +102,8 @@ def main():
             for i in range(args.warmup + args.jobs):
                 # native: POST, then the job's final WebSocket event
                 t = time.perf_counter()
-                resp = http.post(f"{base}/api/generate/", json={**body, "seed": i})
-                resp.raise_for_status()
-                job_id = resp.json()["job"]
-                while True:
-                    event = json.loads(ws.recv(timeout=120))["job"]
-                    if event["id"] == job_id and event["status"] in ("succeeded", "failed"):
-                        break
+                _, event = generate_and_wait(http, ws, base, {**body, "seed": i})
                 t_native = time.perf_counter() - t
-                if event["status"] != "succeeded":
-                    raise SystemExit(f"job failed: {event['error']}")
                 http.get(base + event["result"]["images"][0]["url"]).raise_for_status()
                 t_native_dl = time.perf_counter() - t
                 native_worker = event["result"]["timings"]["generate_seconds"]

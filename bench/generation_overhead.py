@@ -42,6 +42,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def generate_and_wait(http, ws, base: str, body: dict):
+    """POST ``body`` to /api/generate/ and read ``ws`` (a /ws/jobs/ connection) until that
+    job's final event; returns ``(response, final snapshot)``. Exits on a failed job."""
+    resp = http.post(f"{base}/api/generate/", json=body)
+    resp.raise_for_status()
+    job_id = resp.json()["job"]
+    while True:
+        event = json.loads(ws.recv(timeout=120))["job"]
+        if event["id"] == job_id and event["status"] in ("succeeded", "failed"):
+            break
+    if event["status"] != "succeeded":
+        raise SystemExit(f"job failed: {event['error']}")
+    return resp, event
+
+
 def wait_port(port, proc, timeout=90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -139,16 +154,8 @@ def main():
                      additional_headers={"Origin": base}) as ws:
             for i in range(args.warmup + args.jobs):
                 t = time.perf_counter()
-                resp = http.post(f"{base}/api/generate/", json={**body, "seed": i})
-                resp.raise_for_status()
-                job_id = resp.json()["job"]
-                while True:
-                    event = json.loads(ws.recv(timeout=120))["job"]
-                    if event["id"] == job_id and event["status"] in ("succeeded", "failed"):
-                        break
+                resp, event = generate_and_wait(http, ws, base, {**body, "seed": i})
                 elapsed = time.perf_counter() - t
-                if event["status"] != "succeeded":
-                    raise SystemExit(f"job failed: {event['error']}")
                 if i >= args.warmup:
                     service.append(elapsed)
                     in_worker.append(event["result"]["timings"]["generate_seconds"])
